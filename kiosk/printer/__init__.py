@@ -1,0 +1,94 @@
+"""Printers behind one narrow seam: open, send bytes, ask status, close.
+
+A backend only moves bytes; what a ticket looks like is decided in
+:mod:`kiosk.layout`. Backends are chosen by name and imported lazily so a
+laptop never needs pyusb or a serial port to run the kiosk.
+"""
+
+import enum
+import importlib
+
+from kiosk.printer.errors import PrinterError, UnknownBackend
+
+BACKENDS = {
+    "file": "kiosk.printer.file:FilePrinter",
+    "dummy": "kiosk.printer.dummy:DummyPrinter",
+    "sim": "kiosk.printer.sim:SimPrinter",
+}
+
+
+class PrinterStatus(str, enum.Enum):
+    OK = "ok"
+    PAPER_NEAR_END = "paper_near_end"  # a warning: still prints
+    PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    OFFLINE = "offline"
+    ERROR = "error"
+    UNKNOWN = "unknown"  # the printer does not answer status; we try to print
+
+    @property
+    def can_print(self) -> bool:
+        return self in (PrinterStatus.OK, PrinterStatus.PAPER_NEAR_END, PrinterStatus.UNKNOWN)
+
+
+class Printer:
+    """The seam. Subclasses implement ``_open``, ``_send``, ``_close`` and may override ``status``."""
+
+    def __init__(self):
+        self._is_open = False
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open
+
+    def open(self) -> None:
+        """Open the link now; raise :class:`PrinterError` naming the device if it cannot."""
+        if not self._is_open:
+            self._open()
+            self._is_open = True
+
+    def send(self, data: bytes) -> None:
+        """Hand all of ``data`` to the printer or raise :class:`PrinterError`."""
+        if not self._is_open:
+            raise PrinterError(f"{type(self).__name__} is not open; call open() first")
+        self._send(bytes(data))
+
+    def status(self) -> PrinterStatus:
+        """Ask the printer how it is. Never raises; UNKNOWN when it cannot tell."""
+        return PrinterStatus.OK if self._is_open else PrinterStatus.OFFLINE
+
+    def close(self) -> None:
+        """Close the link. Safe to call twice."""
+        if self._is_open:
+            self._is_open = False
+            self._close()
+
+    def __enter__(self):
+        self.open()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _open(self) -> None:
+        raise NotImplementedError
+
+    def _send(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        pass
+
+
+def make_printer(backend: str, **options) -> Printer:
+    """Build (but do not open) the printer backend called ``backend``."""
+    try:
+        module_name, class_name = BACKENDS[backend].split(":")
+    except KeyError:
+        choices = ", ".join(sorted(BACKENDS))
+        raise UnknownBackend(f"printer backend {backend!r} is unknown; use one of: {choices}") from None
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**options)
+
+
+__all__ = ["Printer", "PrinterError", "PrinterStatus", "make_printer", "BACKENDS"]
