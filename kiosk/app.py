@@ -1,0 +1,267 @@
+"""The kiosk: a button press becomes a durable ticket, then ESC/POS bytes.
+
+One worker thread serves presses in order, because there is one printer and
+one ledger writer. Button sources only enqueue, so a slow printer never
+stalls the GPIO callbacks, and nothing here waits on the network.
+"""
+
+import dataclasses
+import logging
+import os
+import queue
+import threading
+
+from kiosk import layout, servicedays
+from kiosk.buttons import LedMode
+from kiosk.buttons.guard import PressGuard
+from kiosk.clock import SafeClock
+from kiosk.config import Config
+from kiosk.ledger import Ledger
+from kiosk.printer import Printer, PrinterStatus
+from kiosk.printer.errors import PrinterError
+from kiosk.signing import load_or_create_key, ticket_payload
+from kiosk.state import service_status
+from kiosk.ticket import Ticket
+
+log = logging.getLogger("kiosk")
+IDLE_POLL_S = 1.0  # how often the idle kiosk re-checks printer, clock and LEDs
+QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    kind: str  # ticket | full | refused | ignored
+    service: str
+    ticket: Ticket | None = None
+    printed: bool = False
+    reason: str = ""
+
+
+class Kiosk:
+    def __init__(self, config: Config, ledger: Ledger, printer: Printer, clock: SafeClock,
+                 key: bytes, buttons=None, guard: PressGuard | None = None):
+        self.config = config
+        self.ledger = ledger
+        self.printer = printer
+        self.clock = clock
+        self.buttons = buttons
+        self.guard = guard or PressGuard(0, 10**6, 1)
+        self.paper = layout.Paper(config.printer["paper_width_mm"], config.printer["code_page"],
+                                  config.printer["profile"])
+        self._key = key
+        self._queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self._leds: dict[str, LedMode] = {}
+        self.printer_status = PrinterStatus.UNKNOWN
+        self.ended = threading.Event()  # set when the button source has no more presses
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Get ready to issue: printer, unfinished prints, LEDs, then the button source."""
+        self._open_printer()
+        self._recover_unconfirmed()
+        self.tick()
+        self._worker = threading.Thread(target=self._serve, name="kiosk-worker", daemon=True)
+        self._worker.start()
+        if self.buttons is not None:
+            self.buttons.start(self.submit, self.ended.set)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join(timeout=10)
+        if self.buttons is not None:
+            self.buttons.close()
+        self.printer.close()
+
+    def submit(self, service: str) -> None:
+        """Called from a button source's thread; never blocks it."""
+        try:
+            self._queue.put_nowait(service)
+        except queue.Full:
+            log.warning("press dropped, queue full", extra={"service": service})
+
+    def drain(self, timeout: float = 10.0) -> None:
+        """Wait until every submitted press has been served (demo and tests)."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=IDLE_POLL_S)
+            except queue.Empty:
+                self.tick()
+                continue
+            if isinstance(item, threading.Event):
+                item.set()
+            else:
+                self.handle_press(item)
+
+    # ------------------------------------------------------------ a press
+
+    def handle_press(self, code: str) -> Outcome:
+        service = self.config.service(code)
+        if not self.guard.accept(code):
+            return Outcome("ignored", code, reason="cooldown")
+        if not self._check_printer().can_print:
+            log.warning("press refused, printer not ready",
+                        extra={"service": code, "printer": self.printer_status.value})
+            return Outcome("refused", code, reason=self.printer_status.value)
+        self._set_led(code, LedMode.FAST)
+        try:
+            return self._issue(service)
+        finally:
+            self._refresh_leds()
+
+    def _issue(self, service) -> Outcome:
+        now = self.clock.now()
+        days = servicedays.booking_days(self.config.calendar, now)
+        ticket = self.ledger.issue_ticket(service, days, now)
+        self.clock.advance(now)
+        if ticket is None:
+            log.warning("booking horizon full", extra={"service": service.code})
+            return self._print_full_slip(service, now, days)
+        log.info("ticket issued", extra={"ticket": ticket.label, "service_day": str(ticket.service_day)})
+        printed = self._print_ticket(ticket)
+        if self.guard.record_ticket(service.code):
+            self._burst_alarm(service.code, now)
+        return Outcome("ticket", service.code, ticket, printed)
+
+    def _print_ticket(self, ticket: Ticket, reprint: bool = False) -> bool:
+        data = self.render(ticket, reprint)
+        try:
+            self.printer.send(data)
+        except PrinterError as exc:
+            log.error("print failed", extra={"ticket": ticket.label, "error": str(exc)})
+            self.ledger.mark_print_failed(ticket.id, str(exc), self.clock.now())
+            self._check_printer()
+            return False
+        self.ledger.mark_printed(ticket.id, reprint)
+        return True
+
+    def render(self, ticket: Ticket, reprint: bool = False) -> bytes:
+        service = self.config.service(ticket.service)
+        payload = ticket_payload(self._key, self.config.office_id, self.config.id,
+                                 ticket.service, ticket.service_day, ticket.number)
+        return layout.render_ticket(ticket, office_name=self.config.office_name, service_name=service.name,
+                                    opens_at=self.config.calendar.opens_at, qr_payload=payload,
+                                    paper=self.paper, reprint=reprint)
+
+    def _print_full_slip(self, service, now, days) -> Outcome:
+        data = layout.render_full_slip(office_name=self.config.office_name, service_name=service.name,
+                                       issued_at=now, last_day=days[-1] if days else now.date(),
+                                       paper=self.paper)
+        try:
+            self.printer.send(data)
+        except PrinterError as exc:
+            self._check_printer()
+            return Outcome("full", service.code, reason=str(exc))
+        return Outcome("full", service.code, printed=True)
+
+    def reprint(self, code: str, day, number: int) -> Ticket:
+        """Staff reprint: marked CETAK ULANG so two slips with one number are told apart."""
+        ticket = self.ledger.find(code, day, number)
+        if ticket.status == "void":
+            raise PrinterError(f"ticket {ticket.label} for {day} is void; it cannot be reprinted")
+        self._open_printer()
+        if not self._print_ticket(ticket, reprint=True):
+            raise PrinterError(f"reprint of {ticket.label} failed; printer is {self.printer_status.value}")
+        return ticket
+
+    def _burst_alarm(self, code: str, now) -> None:
+        guard = self.guard
+        data = {"service": code, "tickets": guard.burst_count(code),
+                "window_s": guard.burst_window_s}
+        log.warning("burst alarm: many tickets in a short time", extra=data)
+        self.ledger.record_event("burst_alarm", data, now)
+
+    # ------------------------------------------------------------ printer, clock, LEDs
+
+    def tick(self) -> None:
+        """Idle housekeeping: printer status, clock state, LED patterns (the day may have rolled)."""
+        self._check_printer()
+        self._check_clock()
+        self._refresh_leds()
+
+    def _open_printer(self) -> None:
+        try:
+            self.printer.open()
+        except PrinterError as exc:
+            log.error("printer not available", extra={"error": str(exc)})
+
+    def _check_printer(self) -> PrinterStatus:
+        if not self.printer.is_open:
+            self._open_printer()  # a replugged printer comes back without a restart
+        status = self.printer.status()
+        if status is not self.printer_status:
+            self.printer_status = status
+            now = self.clock.now()
+            if self.ledger.set_state("printer", status.value, now):
+                self.ledger.record_event("printer_state", {"status": status.value}, now)
+            log.info("printer state", extra={"printer": status.value})
+        return status
+
+    def _check_clock(self) -> None:
+        reason = self.clock.suspect_reason
+        value = {"suspect": reason is not None, "reason": reason}
+        now = self.clock.now()
+        if self.ledger.set_state("clock", value, now) and reason:
+            log.warning("clock suspect", extra={"reason": reason})
+            self.ledger.record_event("clock_suspect", value, now)
+
+    def _refresh_leds(self) -> None:
+        if self.buttons is None:
+            return
+        fault = not self.printer_status.can_print
+        for row in service_status(self.config, self.ledger, self.clock.now()):
+            mode = LedMode.OFF if fault else (LedMode.ON if row["today_open"] else LedMode.SLOW)
+            self._set_led(row["code"], mode)
+
+    def _set_led(self, code: str, mode: LedMode) -> None:
+        if self.buttons is not None and self._leds.get(code) is not mode:
+            self._leds[code] = mode
+            self.buttons.set_led(code, mode)
+
+    def _recover_unconfirmed(self) -> None:
+        # A power cut mid-print leaves tickets whose slip may be partial; say so, don't guess.
+        for ticket in self.ledger.unconfirmed():
+            log.warning("print not confirmed before restart", extra={"ticket": ticket.label})
+            self.ledger.mark_print_failed(ticket.id, "print not confirmed before restart", self.clock.now())
+
+    def snapshot(self) -> dict:
+        return {
+            "kiosk_id": self.config.id, "office_id": self.config.office_id,
+            "now": self.clock.now().isoformat(timespec="seconds"),
+            "services": service_status(self.config, self.ledger, self.clock.now()),
+            "printer": self.printer_status.value,
+            "clock": {"suspect": self.clock.suspect, "reason": self.clock.suspect_reason},
+        }
+
+
+def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=None) -> Kiosk:
+    """Build a kiosk from config: ledger, clock, key, printer and guard. Opens nothing yet but the ledger."""
+    from kiosk.printer import make_printer
+
+    os.makedirs(config.data_dir, exist_ok=True)
+    tz = config.tz
+    ledger = Ledger(os.path.join(config.data_dir, "ledger.sqlite3"), config.office_id, tz)
+    clock = SafeClock(tz, ledger.high_water(), **({"system": system_clock} if system_clock else {}))
+    ledger.prune_events(clock.now())
+    b = config.buttons
+    guard = PressGuard(b["cooldown_ms"] / 1000, b["burst_max_tickets"], b["burst_window_minutes"] * 60)
+    layout.prepare(os.path.join(config.data_dir, "cache"))
+    printer = printer or make_printer(**printer_options(config))
+    return Kiosk(config, ledger, printer, clock, load_or_create_key(config.data_dir), buttons, guard)
+
+
+def printer_options(config: Config) -> dict:
+    p = config.printer
+    if p["backend"] == "file":
+        return {"backend": "file", "path": p["path"], "create": p["create"]}
+    if p["backend"] == "sim":
+        return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets")}
+    return {"backend": p["backend"]}

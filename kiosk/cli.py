@@ -1,0 +1,224 @@
+"""The ``kiosk`` command: run, demo, check-config, status, quota, void, reprint.
+
+Exit status: 0 done, 1 the operation failed (the message says why), 2 bad
+configuration or bad arguments.
+"""
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import sys
+
+from kiosk.errors import ConfigError, KioskError
+
+log = logging.getLogger("kiosk")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ConfigError as exc:
+        _say_problems(getattr(args, "config", None) or getattr(args, "file", None), exc.problems)
+        return 2
+    except KioskError as exc:
+        print(f"kiosk: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiosk", description="Antrean queue-ticket kiosk")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    config_arg = {"default": os.environ.get("KIOSK_CONFIG"), "help": "config file (default: $KIOSK_CONFIG)"}
+
+    p = sub.add_parser("run", help="run the kiosk with the configured hardware")
+    p.add_argument("--config", **config_arg)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="run with simulated buttons (keyboard) and printer (text + PNG)")
+    p.add_argument("--data-dir", default="demo-data", help="where the demo keeps its ledger and tickets")
+    p.add_argument("--paper", type=int, choices=(58, 80), default=58)
+    p.add_argument("--press", default=None, metavar="KEYS", help='press these keys and exit, e.g. "aab"')
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("check-config", help="validate a config file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("status", help="today's tickets per service, next day with room, printer, clock")
+    p.add_argument("--config", **config_arg)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("quota", help="change a day's quota")
+    qsub = p.add_subparsers(required=True, metavar="ACTION")
+    q = qsub.add_parser("set", help="set SERVICE's quota on DATE to N (never below what is issued)")
+    _ticket_args(q, "N")
+    q.add_argument("--config", **config_arg)
+    q.set_defaults(func=cmd_quota_set)
+
+    for name, func, helptext in (("void", cmd_void, "void a ticket (its number is not reused)"),
+                                 ("reprint", cmd_reprint, "print a ticket again, marked CETAK ULANG")):
+        p = sub.add_parser(name, help=helptext)
+        _ticket_args(p, "NUMBER")
+        p.add_argument("--config", **config_arg)
+        if name == "void":
+            p.add_argument("--reason", default="")
+        p.set_defaults(func=func)
+    return parser
+
+
+def _ticket_args(parser, last: str) -> None:
+    parser.add_argument("service", metavar="SERVICE", help="service code letter, e.g. A")
+    parser.add_argument("date", metavar="DATE", help="YYYY-MM-DD, or 'today'")
+    parser.add_argument("value", metavar=last, type=int)
+
+
+# ---------------------------------------------------------------- commands
+
+def cmd_check_config(args) -> int:
+    from kiosk import config
+
+    cfg = config.load(args.file)
+    quotas = ", ".join(f"{s.code}={s.daily_quota}" for s in cfg.services)
+    print(f"{args.file}: OK (office {cfg.office_id}, kiosk {cfg.id}, services {quotas})")
+    return 0
+
+
+def cmd_run(args) -> int:
+    cfg = _load(args)
+    return _serve(cfg, _make_buttons(cfg))
+
+
+def cmd_demo(args) -> int:
+    from kiosk import demo
+
+    cfg = demo.demo_config(args.data_dir, args.paper)
+    _setup_logging(cfg)
+    stream = demo.key_stream(args.press)
+    if args.press is None:
+        print(demo.WELCOME, file=sys.stderr)
+    return _serve(cfg, _make_buttons(cfg, stream=stream))
+
+
+def cmd_status(args) -> int:
+    from kiosk.status import read_status, format_status
+
+    status = read_status(_load(args, logs=False))
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def cmd_quota_set(args) -> int:
+    cfg, ledger, clock = _open_ledger(args)
+    service, day = _service(cfg, args.service), _date(args.date, clock.now())
+    taken = ledger.set_quota(service, day, args.value, clock.now())
+    print(f"quota for {service.code} ({service.name}) on {day}: {args.value} ({taken} already issued)")
+    return 0
+
+
+def cmd_void(args) -> int:
+    cfg, ledger, clock = _open_ledger(args)
+    day = _date(args.date, clock.now())
+    ticket = ledger.void(_service(cfg, args.service).code, day, args.value, clock.now(), args.reason)
+    print(f"ticket {ticket.label} for {day} is void")
+    return 0
+
+
+def cmd_reprint(args) -> int:
+    from kiosk.app import build_kiosk
+
+    kiosk = build_kiosk(_load(args))
+    day = _date(args.date, kiosk.clock.now())
+    ticket = kiosk.reprint(_service(kiosk.config, args.service).code, day, args.value)
+    kiosk.printer.close()
+    print(f"ticket {ticket.label} for {day} reprinted")
+    return 0
+
+
+# ---------------------------------------------------------------- helpers
+
+def _serve(cfg, buttons) -> int:
+    from kiosk.app import build_kiosk
+
+    kiosk = build_kiosk(cfg, buttons=buttons)
+    signal.signal(signal.SIGTERM, lambda *_: kiosk.ended.set())
+    kiosk.start()
+    log.info("ready", extra={"kiosk_id": cfg.id, "printer": kiosk.printer_status.value,
+                             "services": [s.code for s in cfg.services]})
+    try:
+        kiosk.ended.wait()
+    except KeyboardInterrupt:
+        pass
+    kiosk.drain()
+    kiosk.stop()
+    log.info("stopped")
+    return 0
+
+
+def _make_buttons(cfg, stream=None):
+    from kiosk.buttons import ButtonSpec, make_button_source
+
+    b = cfg.buttons
+    specs = [ButtonSpec(s.code, s.button, s.led) for s in cfg.services]
+    if b["backend"] == "keyboard":
+        return make_button_source("keyboard", specs, stream=stream)
+    return make_button_source("gpio", specs, pull_up=b["pull_up"], bounce_time_ms=b["bounce_time_ms"],
+                              pin_factory=b["pin_factory"] or None)
+
+
+def _load(args, logs: bool = True):
+    from kiosk import config
+
+    if not args.config:
+        raise ConfigError(["no config file given; pass --config FILE or set KIOSK_CONFIG "
+                           "(try `kiosk demo` to run without one)"])
+    cfg = config.load(args.config)
+    if logs:
+        _setup_logging(cfg)
+    return cfg
+
+
+def _setup_logging(cfg) -> None:
+    from kiosk.log import setup_logging
+
+    setup_logging(cfg.log["level"], cfg.log["format"])
+
+
+def _open_ledger(args):
+    from kiosk.clock import SafeClock
+    from kiosk.ledger import Ledger
+
+    cfg = _load(args, logs=False)
+    path = os.path.join(cfg.data_dir, "ledger.sqlite3")
+    if not os.path.exists(path):
+        raise KioskError(f"no ledger at {path}; has the kiosk run with data_dir = {cfg.data_dir!r}?")
+    ledger = Ledger(path, cfg.office_id, cfg.tz)
+    return cfg, ledger, SafeClock(cfg.tz, ledger.high_water())
+
+
+def _service(cfg, code: str):
+    try:
+        return cfg.service(code.upper())
+    except KeyError:
+        codes = ", ".join(s.code for s in cfg.services)
+        raise KioskError(f"service {code!r} is not configured; use one of: {codes}") from None
+
+
+def _date(text: str, now: dt.datetime) -> dt.date:
+    if text == "today":
+        return now.date()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise KioskError(f"date {text!r} is not YYYY-MM-DD (or 'today'), e.g. 2026-11-23") from None
+
+
+def _say_problems(source, problems: list[str]) -> None:
+    print(f"kiosk: invalid configuration{f' in {source}' if source else ''}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print("kiosk: nothing was started or changed; fix the above and try again", file=sys.stderr)

@@ -1,0 +1,468 @@
+"""Layered configuration: defaults, then one TOML file, then ``KIOSK_*`` variables.
+
+Every key is declared once in ``SCHEMA`` with its type and default; the
+documented example is ``hardware/kiosk.example.toml``. Validation collects
+every problem before failing so a technician fixes the file in one pass.
+"""
+
+import datetime as dt
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+
+from kiosk.errors import ConfigError
+
+REQUIRED = object()
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Sections owned by the edge agent and the lobby page; the kiosk passes them through.
+OTHER_SECTIONS = ("agent", "mqtt", "targets", "lobby")
+ENV_PREFIX = "KIOSK_"
+ENV_RESERVED = {"KIOSK_CONFIG"}
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: str  # int, bool, str, time, dates, weekdays, strings, pin
+    default: object = REQUIRED
+
+
+SCHEMA = {
+    "": {"id": Key("str", "kiosk-1"), "data_dir": Key("str", "/var/lib/antrean")},
+    "office": {
+        "id": Key("str"),
+        "name": Key("str"),
+        "timezone": Key("str", "Asia/Jakarta"),
+    },
+    "calendar": {
+        "open_weekdays": Key("weekdays", ["mon", "tue", "wed", "thu", "fri"]),
+        "holidays": Key("dates", []),
+        "extra_open_days": Key("dates", []),
+        "opens_at": Key("time", "08:00"),
+        "last_ticket_at": Key("time", "14:00"),
+        "closes_at": Key("time", "15:00"),
+        "booking_horizon_days": Key("int", 10),
+    },
+    "printer": {
+        "backend": Key("str", "file"),
+        "path": Key("str", "/dev/usb/lp0"),
+        "create": Key("bool", False),
+        "out_dir": Key("str", ""),
+        "paper_width_mm": Key("int", 58),
+        "code_page": Key("str", "CP437"),
+        "profile": Key("str", "default"),
+    },
+    "buttons": {
+        "backend": Key("str", "gpio"),
+        "pin_factory": Key("str", ""),
+        "pull_up": Key("bool", True),
+        "bounce_time_ms": Key("int", 50),
+        "cooldown_ms": Key("int", 2000),
+        "burst_max_tickets": Key("int", 10),
+        "burst_window_minutes": Key("int", 5),
+    },
+    "log": {"level": Key("str", "info"), "format": Key("str", "json")},
+}
+SERVICE_SCHEMA = {
+    "code": Key("str"),
+    "name": Key("str"),
+    "daily_quota": Key("int", 150),
+    "button": Key("pin", None),
+    "led": Key("pin", None),
+    "needs_targets": Key("strings", []),
+}
+CHOICES = {
+    ("printer", "backend"): ("file", "dummy", "sim"),
+    ("printer", "paper_width_mm"): (58, 80),
+    ("buttons", "backend"): ("gpio", "keyboard"),
+    ("buttons", "pin_factory"): ("", "mock", "lgpio", "rpigpio", "native"),
+    ("log", "level"): ("debug", "info", "warning", "error"),
+    ("log", "format"): ("json", "text"),
+}
+MINIMUM = {
+    ("calendar", "booking_horizon_days"): 1,
+    ("buttons", "bounce_time_ms"): 0,
+    ("buttons", "cooldown_ms"): 0,
+    ("buttons", "burst_max_tickets"): 1,
+    ("buttons", "burst_window_minutes"): 1,
+}
+EXAMPLES = {
+    "int": "a whole number, e.g. 150",
+    "bool": "true or false",
+    "str": 'a quoted string, e.g. "abc"',
+    "time": 'a time "HH:MM", e.g. "14:00"',
+    "dates": 'a list of dates, e.g. ["2026-12-25"]',
+    "weekdays": 'a list of weekdays, e.g. ["mon", "tue"]',
+    "strings": 'a list of strings, e.g. ["central"]',
+    "pin": 'a GPIO pin name or number, e.g. "GPIO17" or 17',
+}
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    daily_quota: int
+    button: str | int | None
+    led: str | int | None
+    needs_targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Calendar:
+    open_weekdays: frozenset[int]  # Monday is 0, as in date.weekday()
+    holidays: frozenset[dt.date]
+    extra_open_days: frozenset[dt.date]
+    opens_at: dt.time
+    last_ticket_at: dt.time
+    closes_at: dt.time
+    booking_horizon_days: int
+
+
+@dataclass(frozen=True)
+class Config:
+    id: str
+    data_dir: str
+    office_id: str
+    office_name: str
+    timezone: str
+    services: tuple[Service, ...]
+    calendar: Calendar
+    printer: dict
+    buttons: dict
+    log: dict
+    other: dict  # sections for the agent and lobby page, unvalidated here
+    source: str = "<defaults>"
+
+    def service(self, code: str) -> Service:
+        for service in self.services:
+            if service.code == code:
+                return service
+        raise KeyError(code)
+
+    @property
+    def tz(self):
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(self.timezone)
+
+
+# ---------------------------------------------------------------- loading
+
+def load(path: str | None = None, env: dict | None = None, overrides: dict | None = None) -> Config:
+    """Read defaults, then ``path``, then ``KIOSK_*`` from ``env``; validate; raise ConfigError."""
+    raw = read_file(path) if path else {}
+    _merge(raw, overrides or {})
+    problems = apply_env(raw, os.environ if env is None else env)
+    config, more = validate(raw, source=path or "<defaults>")
+    problems += more
+    if problems:
+        raise ConfigError(problems)
+    return config
+
+
+def loads(text: str, env: dict | None = None, source: str = "<string>") -> Config:
+    raw = _parse_toml(text, source)
+    problems = apply_env(raw, env or {})
+    config, more = validate(raw, source=source)
+    if problems + more:
+        raise ConfigError(problems + more)
+    return config
+
+
+def read_file(path: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return _parse_toml(f.read(), path)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the config file ({exc.strerror}); "
+                           "check the path given to --config"]) from None
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: not valid TOML ({exc}); fix the syntax at that line"]) from None
+
+
+def _merge(base: dict, extra: dict) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def apply_env(raw: dict, env) -> list[str]:
+    """Overlay ``KIOSK_SECTION_KEY=value``; values are read as TOML values, else as strings."""
+    problems = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+            continue
+        section, key = _env_target(name[len(ENV_PREFIX):].lower())
+        if key is None:
+            problems.append(f"environment variable {name}={env[name]!r} names no config key; "
+                            "use KIOSK_<SECTION>_<KEY>, e.g. KIOSK_PRINTER_PATH, or unset it")
+            continue
+        value = _env_value(env[name])
+        (raw.setdefault(section, {}) if section else raw)[key] = value
+    return problems
+
+
+def _env_target(rest: str) -> tuple[str, str | None]:
+    if rest in SCHEMA[""]:
+        return "", rest
+    for section, keys in SCHEMA.items():
+        if section and rest.startswith(section + "_") and rest[len(section) + 1:] in keys:
+            return section, rest[len(section) + 1:]
+    return "", None
+
+
+def _env_value(text: str):
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+# ---------------------------------------------------------------- validation
+
+def validate(raw: dict, source: str = "<config>") -> tuple[Config | None, list[str]]:
+    problems: list[str] = []
+    flat = _check_sections(raw, problems)
+    services = _check_services(raw.get("services", []), problems)
+    calendar = _check_calendar(flat, problems)
+    _check_rules(flat, problems)
+    if problems:
+        return None, problems
+    return _build(flat, services, calendar, raw, source), []
+
+
+def _check_sections(raw: dict, problems: list) -> dict:
+    """Type-check every declared key; return {(section, key): value} with defaults filled in."""
+    flat = {}
+    for name, value in raw.items():
+        if name in SCHEMA[""] or name in SCHEMA or name == "services" or name in OTHER_SECTIONS:
+            continue
+        problems.append(_unknown(name, value, list(SCHEMA[""]) + list(SCHEMA) + ["services"]))
+    for section, keys in SCHEMA.items():
+        table = raw if section == "" else raw.get(section, {})
+        if not isinstance(table, dict):
+            problems.append(f"[{section}] must be a table, got {table!r}; write it as [{section}]")
+            continue
+        if section:
+            problems += [_unknown(f"{section}.{k}", v, keys) for k, v in table.items() if k not in keys]
+        for key, spec in keys.items():
+            flat[section, key] = _typed(_dotted(section, key), table.get(key, spec.default), spec, problems)
+    return flat
+
+
+def _typed(name: str, value, spec: Key, problems: list):
+    if value is REQUIRED:
+        problems.append(f"{name} is missing; add it ({EXAMPLES[spec.kind]})")
+        return None
+    converted, ok = CONVERT[spec.kind](value)
+    if not ok:
+        problems.append(f"{name} = {value!r} is not {EXAMPLES[spec.kind]}; fix the value")
+        return None
+    return converted
+
+
+def _unknown(name: str, value, known) -> str:
+    leaf = name.rsplit(".", 1)[-1]
+    close = difflib.get_close_matches(leaf, list(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "remove it (see hardware/kiosk.example.toml)"
+    return f"unknown key {name} = {value!r}; {hint}"
+
+
+def _dotted(section: str, key: str) -> str:
+    return f"{section}.{key}" if section else key
+
+
+def _as_int(v):
+    return v, isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_bool(v):
+    return v, isinstance(v, bool)
+
+
+def _as_str(v):
+    return v, isinstance(v, str)
+
+
+def _as_time(v):
+    if isinstance(v, dt.time):
+        return v, True
+    if isinstance(v, str) and re.fullmatch(r"\d{2}:\d{2}", v):
+        try:
+            return dt.time.fromisoformat(v), True
+        except ValueError:
+            pass
+    return None, False
+
+
+def _as_date(v):
+    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+        return v, True
+    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+        try:
+            return dt.date.fromisoformat(v), True
+        except ValueError:
+            pass
+    return None, False
+
+
+def _as_dates(v):
+    if not isinstance(v, list):
+        return None, False
+    dates = [_as_date(item) for item in v]
+    return [d for d, _ in dates], all(ok for _, ok in dates)
+
+
+def _as_weekdays(v):
+    ok = isinstance(v, list) and all(isinstance(d, str) and d.lower() in WEEKDAYS for d in v)
+    return ([WEEKDAYS.index(d.lower()) for d in v] if ok else None), ok
+
+
+def _as_strings(v):
+    return v, isinstance(v, list) and all(isinstance(s, str) for s in v)
+
+
+def _as_pin(v):
+    ok = v is None or (isinstance(v, str) and v != "") or _as_int(v)[1]
+    return v, ok
+
+
+CONVERT = {
+    "int": _as_int, "bool": _as_bool, "str": _as_str, "time": _as_time,
+    "dates": _as_dates, "weekdays": _as_weekdays, "strings": _as_strings, "pin": _as_pin,
+}
+
+
+def _check_services(items, problems: list) -> tuple[Service, ...]:
+    if not isinstance(items, list) or not items:
+        problems.append("no [[services]] defined; add at least one, e.g. "
+                        '[[services]] code = "A" name = "Perekaman e-KTP" daily_quota = 150')
+        return ()
+    services = [_check_service(i, item, problems) for i, item in enumerate(items)]
+    services = [s for s in services if s is not None]
+    _check_unique(services, "code", problems)
+    _check_unique(services, "button", problems)
+    _check_unique(services, "led", problems)
+    _check_pins_apart(services, problems)
+    return tuple(services)
+
+
+def _check_service(index: int, item, problems: list) -> Service | None:
+    where = f"services[{index}]"
+    if not isinstance(item, dict):
+        problems.append(f"{where} = {item!r} must be a table; write it as [[services]]")
+        return None
+    problems += [_unknown(f"{where}.{k}", v, SERVICE_SCHEMA) for k, v in item.items() if k not in SERVICE_SCHEMA]
+    before = len(problems)
+    values = {k: _typed(f"{where}.{k}", item.get(k, spec.default), spec, problems)
+              for k, spec in SERVICE_SCHEMA.items()}
+    if len(problems) > before:
+        return None
+    if not re.fullmatch(r"[A-Z]", values["code"]):
+        problems.append(f"{where}.code = {values['code']!r} is not one capital letter; use A-Z, e.g. \"A\"")
+    if not values["name"].strip():
+        problems.append(f"{where}.name is empty; give the service's Indonesian name")
+    if values["daily_quota"] < 0:
+        problems.append(f"{where}.daily_quota = {values['daily_quota']} is negative; "
+                        "set 0 or more (0 closes the service)")
+    return Service(values["code"], values["name"], values["daily_quota"], values["button"],
+                   values["led"], tuple(values["needs_targets"]))
+
+
+def _check_unique(services, field: str, problems: list) -> None:
+    seen = {}
+    for service in services:
+        value = getattr(service, field)
+        if value is None:
+            continue
+        key = str(value).upper()
+        if key in seen:
+            problems.append(f"services {seen[key]!r} and {service.code!r} share {field} = {value!r}; "
+                            f"give each service its own {field}")
+        seen[key] = service.code
+
+
+def _check_pins_apart(services, problems: list) -> None:
+    buttons = {str(s.button).upper(): s.code for s in services if s.button is not None}
+    for s in services:
+        if s.led is not None and str(s.led).upper() in buttons:
+            problems.append(f"service {s.code!r} led = {s.led!r} is also the button of service "
+                            f"{buttons[str(s.led).upper()]!r}; use a free pin for the LED")
+
+
+def _check_calendar(flat: dict, problems: list) -> Calendar | None:
+    get = lambda key: flat.get(("calendar", key))  # noqa: E731
+    if None in (get("opens_at"), get("last_ticket_at"), get("closes_at"), get("open_weekdays")):
+        return None
+    if not get("opens_at") < get("last_ticket_at") <= get("closes_at"):
+        problems.append(f"calendar: opens_at {get('opens_at'):%H:%M} < last_ticket_at "
+                        f"{get('last_ticket_at'):%H:%M} <= closes_at {get('closes_at'):%H:%M} "
+                        "does not hold; set the three times in that order")
+    if not get("open_weekdays") and not get("extra_open_days"):
+        problems.append("calendar.open_weekdays = [] and no extra_open_days: the office never opens; "
+                        'list its weekdays, e.g. ["mon", "tue", "wed", "thu", "fri"]')
+    return Calendar(frozenset(get("open_weekdays")), frozenset(get("holidays") or ()),
+                    frozenset(get("extra_open_days") or ()), get("opens_at"), get("last_ticket_at"),
+                    get("closes_at"), get("booking_horizon_days") or 1)
+
+
+def _check_rules(flat: dict, problems: list) -> None:
+    for (section, key), allowed in CHOICES.items():
+        value = flat.get((section, key))
+        if value is not None and value not in allowed:
+            problems.append(f"{section}.{key} = {value!r} is not allowed; use one of {list(allowed)}")
+    for (section, key), low in MINIMUM.items():
+        value = flat.get((section, key))
+        if value is not None and value < low:
+            problems.append(f"{section}.{key} = {value} is too small; set {low} or more")
+    for section, key in (("", "id"), ("office", "id")):
+        value = flat.get((section, key))
+        if value is not None and not ID_PATTERN.match(value):
+            problems.append(f"{_dotted(section, key)} = {value!r} names MQTT topics; use only lower-case "
+                            "letters, digits, '-' or '_', e.g. \"serang-kota\"")
+    _check_timezone(flat.get(("office", "timezone")), problems)
+    _check_code_page(flat.get(("printer", "code_page")), problems)
+
+
+def _check_timezone(name, problems: list) -> None:
+    from zoneinfo import ZoneInfo
+
+    if name is None:
+        return
+    try:
+        ZoneInfo(name)
+    except (ValueError, OSError, LookupError):
+        problems.append(f"office.timezone = {name!r} is not a known timezone; use e.g. "
+                        '"Asia/Jakarta" (WIB), "Asia/Makassar" (WITA) or "Asia/Jayapura" (WIT)')
+
+
+def _check_code_page(name, problems: list) -> None:
+    import codecs
+
+    if name is None:
+        return
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        problems.append(f"printer.code_page = {name!r} is not a known code page; use e.g. \"CP437\"")
+
+
+def _build(flat, services, calendar, raw, source) -> Config:
+    section = lambda name: {k: flat[name, k] for k in SCHEMA[name]}  # noqa: E731
+    return Config(
+        id=flat["", "id"], data_dir=flat["", "data_dir"],
+        office_id=flat["office", "id"], office_name=flat["office", "name"],
+        timezone=flat["office", "timezone"], services=services, calendar=calendar,
+        printer=section("printer"), buttons=section("buttons"), log=section("log"),
+        other={k: raw[k] for k in OTHER_SECTIONS if k in raw}, source=source,
+    )

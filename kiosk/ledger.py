@@ -1,0 +1,279 @@
+"""The ticket ledger: SQLite in WAL mode with synchronous=FULL. The ledger is the truth.
+
+A ticket is committed before a byte reaches the printer, so a power cut at
+any instant loses no issued ticket; the unique constraint on
+(office, service, day, number) makes a duplicate number impossible even if
+the code above it were wrong. The same file carries the kiosk's events and
+state for the edge agent (see docs/architecture.md): readers in WAL mode
+never block the writer.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import sqlite3
+import threading
+
+from kiosk.config import Service
+from kiosk.errors import LedgerError, QuotaError, TicketNotFound
+from kiosk.ticket import Ticket
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tickets (
+    id             INTEGER PRIMARY KEY,
+    office_id      TEXT    NOT NULL,
+    service        TEXT    NOT NULL,
+    service_day    TEXT    NOT NULL,            -- YYYY-MM-DD, office time
+    number         INTEGER NOT NULL CHECK (number >= 1),
+    issued_at      INTEGER NOT NULL,            -- unix time, milliseconds
+    status         TEXT    NOT NULL DEFAULT 'issued'
+                   CHECK (status IN ('issued', 'printed', 'print_failed', 'reprinted', 'void')),
+    print_attempts INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (office_id, service, service_day, number)
+);
+CREATE INDEX IF NOT EXISTS tickets_issued_at ON tickets (issued_at);
+CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status) WHERE status IN ('issued', 'print_failed');
+CREATE TABLE IF NOT EXISTS quota_overrides (
+    office_id   TEXT    NOT NULL,
+    service     TEXT    NOT NULL,
+    service_day TEXT    NOT NULL,
+    quota       INTEGER NOT NULL CHECK (quota >= 0),
+    set_at      INTEGER NOT NULL,
+    PRIMARY KEY (office_id, service, service_day)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id   INTEGER PRIMARY KEY,                   -- the agent's cursor
+    at   INTEGER NOT NULL,                      -- unix time, milliseconds
+    kind TEXT    NOT NULL,
+    data TEXT    NOT NULL                       -- JSON object
+);
+CREATE TABLE IF NOT EXISTS kiosk_state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,                   -- JSON value
+    updated_at INTEGER NOT NULL
+);
+"""
+TICKET_COLUMNS = "id, office_id, service, service_day, number, issued_at, status, print_attempts"
+# Events older than this are pruned at start so the SD card never fills.
+EVENT_RETENTION = dt.timedelta(days=90)
+
+
+def to_ms(moment: dt.datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+class Ledger:
+    def __init__(self, path: str, office_id: str, tz, readonly: bool = False):
+        self.path = path
+        self.office_id = office_id
+        self.tz = tz
+        self._lock = threading.Lock()
+        self._db = open_readonly(path) if readonly else _connect(path)
+        if not readonly:
+            self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------ issuing
+
+    def issue_ticket(self, service: Service, days: list[dt.date], at: dt.datetime) -> Ticket | None:
+        """Take the next number on the earliest of ``days`` with room, durably.
+
+        Returns None when every day is full; that is recorded as a
+        ``horizon_full`` event in the same transaction.
+        """
+        with self._write() as db:
+            for day in days:
+                quota = self._quota(db, service, day)
+                taken = self._taken(db, service.code, day)
+                if taken < quota:
+                    return self._insert(db, service.code, day, taken + 1, quota, at)
+            last = days[-1].isoformat() if days else None
+            self._event(db, at, "horizon_full", {"service": service.code, "last_day": last})
+            return None
+
+    def _insert(self, db, code: str, day: dt.date, number: int, quota: int, at: dt.datetime) -> Ticket:
+        cur = db.execute(
+            "INSERT INTO tickets (office_id, service, service_day, number, issued_at) VALUES (?, ?, ?, ?, ?)",
+            (self.office_id, code, day.isoformat(), number, to_ms(at)))
+        data = {"service": code, "service_day": day.isoformat(), "number": number, "quota": quota}
+        self._event(db, at, "ticket_issued", data)
+        if number == quota:
+            self._event(db, at, "day_full", {"service": code, "service_day": day.isoformat(), "quota": quota})
+        return self._ticket(db, db.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?",
+                                           (cur.lastrowid,)).fetchone())
+
+    def mark_printed(self, ticket_id: int, reprint: bool = False) -> None:
+        status = "reprinted" if reprint else "printed"
+        with self._write() as db:
+            db.execute("UPDATE tickets SET status = ?, print_attempts = print_attempts + 1 "
+                       "WHERE id = ? AND status != 'void'", (status, ticket_id))
+
+    def mark_print_failed(self, ticket_id: int, error: str, at: dt.datetime) -> None:
+        with self._write() as db:
+            db.execute("UPDATE tickets SET status = 'print_failed', print_attempts = print_attempts + 1 "
+                       "WHERE id = ? AND status != 'void'", (ticket_id,))
+            self._event(db, at, "print_failed", {"ticket_id": ticket_id, "error": error})
+
+    def unconfirmed(self) -> list[Ticket]:
+        """Tickets committed but never confirmed printed (a power cut mid-print leaves these)."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE status = 'issued' "
+                                    "ORDER BY id").fetchall()
+            return [self._ticket(self._db, row) for row in rows]
+
+    # ------------------------------------------------------------ quotas and counts
+
+    def quota(self, service: Service, day: dt.date) -> int:
+        with self._lock:
+            return self._quota(self._db, service, day)
+
+    def taken(self, code: str, day: dt.date) -> int:
+        """Numbers handed out that day (a void ticket keeps its number and its place)."""
+        with self._lock:
+            return self._taken(self._db, code, day)
+
+    def set_quota(self, service: Service, day: dt.date, quota: int, at: dt.datetime) -> int:
+        """Set ``day``'s quota for ``service``; never below what is already taken."""
+        if isinstance(quota, bool) or not isinstance(quota, int) or quota < 0:
+            raise QuotaError(f"quota {quota!r} must be a whole number 0 or more")
+        with self._write() as db:
+            taken = self._taken(db, service.code, day)
+            if quota < taken:
+                raise QuotaError(f"cannot set {service.code} on {day} to {quota}: {taken} tickets are "
+                                 f"already issued; set {taken} or more")
+            db.execute("INSERT OR REPLACE INTO quota_overrides VALUES (?, ?, ?, ?, ?)",
+                       (self.office_id, service.code, day.isoformat(), quota, to_ms(at)))
+            self._event(db, at, "quota_set", {"service": service.code, "service_day": day.isoformat(),
+                                              "quota": quota, "taken": taken})
+        return taken
+
+    def _quota(self, db, service: Service, day: dt.date) -> int:
+        row = db.execute("SELECT quota FROM quota_overrides WHERE office_id = ? AND service = ? "
+                         "AND service_day = ?", (self.office_id, service.code, day.isoformat())).fetchone()
+        return service.daily_quota if row is None else row[0]
+
+    def _taken(self, db, code: str, day: dt.date) -> int:
+        row = db.execute("SELECT MAX(number) FROM tickets WHERE office_id = ? AND service = ? "
+                         "AND service_day = ?", (self.office_id, code, day.isoformat())).fetchone()
+        return row[0] or 0
+
+    # ------------------------------------------------------------ staff actions
+
+    def find(self, code: str, day: dt.date, number: int) -> Ticket:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {TICKET_COLUMNS} FROM tickets WHERE office_id = ? AND service = ? "
+                "AND service_day = ? AND number = ?", (self.office_id, code, day.isoformat(), number)).fetchone()
+            if row is None:
+                raise TicketNotFound(f"no ticket {code}-{number:03d} for {day} in this ledger; "
+                                     "check the service letter, date and number")
+            return self._ticket(self._db, row)
+
+    def void(self, code: str, day: dt.date, number: int, at: dt.datetime, reason: str = "") -> Ticket:
+        ticket = self.find(code, day, number)
+        if ticket.status == "void":
+            raise LedgerError(f"ticket {ticket.label} for {day} is already void")
+        with self._write() as db:
+            db.execute("UPDATE tickets SET status = 'void' WHERE id = ?", (ticket.id,))
+            self._event(db, at, "ticket_void", {"ticket_id": ticket.id, "service": code,
+                                                "service_day": day.isoformat(), "number": number,
+                                                "reason": reason})
+        return ticket
+
+    # ------------------------------------------------------------ events and state (the agent's seam)
+
+    def record_event(self, kind: str, data: dict, at: dt.datetime) -> None:
+        with self._write() as db:
+            self._event(db, at, kind, data)
+
+    def set_state(self, key: str, value, at: dt.datetime) -> bool:
+        """Store ``value`` under ``key`` only if it changed (SD cards wear); return whether it did."""
+        text = json.dumps(value, sort_keys=True)
+        with self._write() as db:
+            row = db.execute("SELECT value FROM kiosk_state WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[0] == text:
+                return False
+            db.execute("INSERT OR REPLACE INTO kiosk_state VALUES (?, ?, ?)", (key, text, to_ms(at)))
+            return True
+
+    def high_water(self) -> dt.datetime | None:
+        """The latest moment recorded in the ledger; the clock never runs before it."""
+        with self._lock:
+            row = self._db.execute("SELECT MAX(m) FROM (SELECT MAX(issued_at) AS m FROM tickets "
+                                   "UNION ALL SELECT MAX(at) FROM events)").fetchone()
+        return None if row[0] is None else dt.datetime.fromtimestamp(row[0] / 1000, self.tz)
+
+    def events_since(self, after_id: int = 0, limit: int = 100) -> list[dict]:
+        """Events after the reader's cursor, oldest first: the agent's stream."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, at, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                    (after_id, limit)).fetchall()
+        return [{"id": i, "at": dt.datetime.fromtimestamp(at / 1000, self.tz).isoformat(), "kind": kind,
+                 "data": json.loads(data)} for i, at, kind, data in rows]
+
+    def state(self) -> dict:
+        with self._lock:
+            rows = self._db.execute("SELECT key, value FROM kiosk_state").fetchall()
+        return {key: json.loads(value) for key, value in rows}
+
+    def prune_events(self, now: dt.datetime) -> int:
+        with self._write() as db:
+            return db.execute("DELETE FROM events WHERE at < ?", (to_ms(now - EVENT_RETENTION),)).rowcount
+
+    def _event(self, db, at: dt.datetime, kind: str, data: dict) -> None:
+        db.execute("INSERT INTO events (at, kind, data) VALUES (?, ?, ?)",
+                   (to_ms(at), kind, json.dumps(data, sort_keys=True)))
+
+    # ------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def _write(self):
+        # IMMEDIATE takes the write lock up front, so two writers never both read
+        # the same "next number" and one of them then fails on commit.
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _ticket(self, db, row) -> Ticket:
+        tid, office, code, day, number, issued_ms, status, attempts = row
+        before = db.execute("SELECT COUNT(*) FROM tickets WHERE office_id = ? AND service = ? AND "
+                            "service_day = ? AND number < ? AND status != 'void'",
+                            (office, code, day, number)).fetchone()[0]
+        return Ticket(id=tid, office_id=office, service=code, service_day=dt.date.fromisoformat(day),
+                      number=number, issued_at=dt.datetime.fromtimestamp(issued_ms / 1000, self.tz),
+                      people_before=before, status=status, print_attempts=attempts)
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(f"ledger {self.path} has schema {version}, newer than this kiosk "
+                              f"({SCHEMA_VERSION}); install the newer kiosk software")
+        with self._lock:
+            self._db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = FULL")  # a committed ticket survives a power cut
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot open ledger {path!r}: {exc}; check data_dir and its permissions") from None
+    return db
+
+
+def open_readonly(path: str) -> sqlite3.Connection:
+    """A read-only connection for the agent and ``kiosk status``; never blocks the writer."""
+    try:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise LedgerError(f"cannot read ledger {path!r}: {exc}; is data_dir right?") from None

@@ -1,0 +1,41 @@
+"""``kiosk status``: what a technician asks first, read without disturbing the kiosk."""
+
+import os
+
+from kiosk.clock import SafeClock
+from kiosk.config import Config
+from kiosk.errors import KioskError
+from kiosk.ledger import Ledger
+from kiosk.state import service_status
+
+
+def read_status(cfg: Config) -> dict:
+    path = os.path.join(cfg.data_dir, "ledger.sqlite3")
+    if not os.path.exists(path):
+        raise KioskError(f"no ledger at {path}; has the kiosk run with data_dir = {cfg.data_dir!r}?")
+    ledger = Ledger(path, cfg.office_id, cfg.tz, readonly=True)
+    try:
+        clock = SafeClock(cfg.tz, ledger.high_water())
+        now = clock.now()
+        recorded = ledger.state()
+        return {
+            "kiosk_id": cfg.id, "office_id": cfg.office_id, "now": now.isoformat(timespec="seconds"),
+            "services": service_status(cfg, ledger, now),
+            "printer": recorded.get("printer", "unknown"),
+            "clock": {"suspect": clock.suspect, "reason": clock.suspect_reason},
+        }
+    finally:
+        ledger.close()
+
+
+def format_status(status: dict) -> str:
+    lines = [f"kiosk {status['kiosk_id']} at office {status['office_id']}, {status['now']}",
+             f"{'service':<32} {'issued':>6} {'quota':>6} {'left':>6}  next day with room"]
+    for s in status["services"]:
+        name = f"{s['code']} {s['name']}"[:32]
+        lines.append(f"{name:<32} {s['taken_today']:>6} {s['quota_today']:>6} {s['remaining_today']:>6}  "
+                     f"{s['next_free_day'] or 'none within the booking horizon'}")
+    lines.append(f"printer: {status['printer']}")
+    clock = status["clock"]
+    lines.append(f"clock: {'SUSPECT: ' + clock['reason'] if clock['suspect'] else 'ok'}")
+    return "\n".join(lines)

@@ -1,0 +1,60 @@
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kiosk import config as kconfig
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+
+BASE_TOML = """
+id = "kiosk-1"
+data_dir = "{data_dir}"
+[office]
+id = "serang-kota"
+name = "Disdukcapil Kota Serang"
+[calendar]
+holidays = ["2026-12-25"]
+booking_horizon_days = 5
+[[services]]
+code = "A"
+name = "Perekaman e-KTP"
+daily_quota = 3
+button = "GPIO17"
+led = "GPIO27"
+[[services]]
+code = "B"
+name = "Kartu Keluarga"
+daily_quota = 150
+button = "GPIO22"
+led = "GPIO23"
+[printer]
+backend = "dummy"
+[buttons]
+cooldown_ms = 0
+"""
+
+
+def at(text: str) -> dt.datetime:
+    """A moment in office time: at("2026-11-23 09:00")."""
+    return dt.datetime.fromisoformat(text).replace(tzinfo=JAKARTA)
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    def make(extra: str = "", base: str = BASE_TOML):
+        return kconfig.loads(base.format(data_dir=tmp_path) + extra, source="test")
+    return make
+
+
+class FakeSystemClock:
+    """Stands in for time.time: the test sets the system clock like a bad RTC would."""
+
+    def __init__(self, moment: dt.datetime):
+        self.value = moment.timestamp()
+
+    def set(self, moment: dt.datetime) -> None:
+        self.value = moment.timestamp()
+
+    def __call__(self) -> float:
+        return self.value
