@@ -42,8 +42,12 @@ def at(text: str) -> dt.datetime:
 
 @pytest.fixture
 def make_config(tmp_path):
-    def make(extra: str = "", base: str = BASE_TOML):
-        return kconfig.loads(base.format(data_dir=tmp_path) + extra, source="test")
+    def make(extra: str = "", replace: dict | None = None):
+        text = BASE_TOML.format(data_dir=tmp_path)
+        for old, new in (replace or {}).items():
+            assert old in text, old
+            text = text.replace(old, new)
+        return kconfig.loads(text + extra, source="test")
     return make
 
 

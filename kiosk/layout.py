@@ -1,0 +1,316 @@
+"""What a printed ticket looks like: pure functions from a ticket to ESC/POS bytes.
+
+The bytes are produced through python-escpos commands on its ``Dummy``
+printer, so a printer backend only has to move them. Importing this module is
+cheap: python-escpos (with Pillow, qrcode, yaml, ...) is imported on first
+use, or up front by :func:`prepare`.
+"""
+
+import logging
+import os
+import textwrap
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from kiosk.ticket import Ticket
+
+log = logging.getLogger(__name__)
+
+WEEKDAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
+          "Agustus", "September", "Oktober", "November", "Desember")
+
+COLUMNS = {58: 32, 80: 48}  # font A, 12 dots per character
+DOTS = {58: 384, 80: 576}  # printable width at 203 dpi
+QR_MODULE_DOTS = {58: 6, 80: 8}  # ~0.75 / 1 mm modules: easy for cheap phone cameras
+# Bytes a QR symbol of version 1, 2, ... holds in byte mode at error correction M.
+QR_CAPACITY_M = (14, 26, 42, 62, 84, 106, 122, 152, 180, 213,
+                 251, 287, 331, 362, 412, 450, 504, 560, 624, 666)
+QR_MIN_MODULE_DOTS = 3  # below this most printers' dots smear into each other
+
+FREE_NOTICE = ("Layanan ini GRATIS.", "Jangan gunakan calo.")
+PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
+
+# Typography the code pages lack, mapped to what every page has.
+_PUNCTUATION = str.maketrans({
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
+    "\u2015": "-", "\u2212": "-", "\u2018": "'", "\u2019": "'", "\u201a": "'",
+    "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
+    "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"', "\u2022": "*",
+    "\u00b7": "*", "\u2026": "...",
+})
+
+_prepared = False
+
+
+@dataclass(frozen=True)
+class Paper:
+    """The roll and printer a ticket is laid out for."""
+
+    width_mm: int = 58
+    code_page: str = "CP437"
+    profile: str = "default"  # a python-escpos printer profile name
+
+    def __post_init__(self):
+        if self.width_mm not in COLUMNS:
+            raise ValueError(f"paper width_mm {self.width_mm!r} is not supported; use 58 or 80")
+
+    @property
+    def columns(self) -> int:
+        return COLUMNS[self.width_mm]
+
+    @property
+    def dots(self) -> int:
+        return DOTS[self.width_mm]
+
+
+def prepare(cache_dir: str | None = None) -> None:
+    """Import python-escpos now, with its capabilities cache in ``cache_dir``.
+
+    Without a fixed cache directory python-escpos re-parses its printer
+    database (~120 ms) at every start. Call this once at kiosk start so the
+    first ticket is not the one that pays for the import. Note that
+    python-escpos calls ``logging.basicConfig()`` when imported, so configure
+    logging before calling this.
+    """
+    global _prepared
+    if cache_dir is not None:
+        os.environ[PICKLE_DIR_ENV] = cache_dir
+    directory = os.environ.setdefault(PICKLE_DIR_ENV, _default_cache_dir())
+    if not _writable_dir(directory):
+        # A slow start beats no tickets: let python-escpos use a temp dir.
+        log.warning("escpos cache dir %r is not writable; set %s to a writable "
+                    "directory for faster starts", directory, PICKLE_DIR_ENV)
+        del os.environ[PICKLE_DIR_ENV]
+    import escpos.printer.dummy  # noqa: F401  (the slow part: the printer database)
+
+    _prepared = True
+
+
+def _default_cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "antrean")
+
+
+def _writable_dir(path: str) -> bool:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK)
+
+
+def format_day(d: date) -> str:
+    """``Senin, 23 November 2026``: how Indonesians write a date on a form."""
+    return f"{WEEKDAYS[d.weekday()]}, {d.day} {MONTHS[d.month - 1]} {d.year}"
+
+
+def format_issued(moment: datetime) -> str:
+    """``26-11-2026 07:55`` in the moment's own (the office's) timezone."""
+    return moment.strftime("%d-%m-%Y %H:%M")
+
+
+def clean_text(text: str) -> str:
+    """Reduce ``text`` to characters a code page can hold, one column each.
+
+    Accents are dropped (``é`` -> ``e``) rather than left to each printer's
+    code page; what is still not encodable becomes ``?`` when encoded.
+    Control characters become ``?`` so a name can never smuggle in a command.
+    """
+    decomposed = unicodedata.normalize("NFKD", str(text)).translate(_PUNCTUATION)
+    kept = "".join(_printable(c) for c in decomposed if not unicodedata.combining(c))
+    return " ".join(kept.split())
+
+
+def _printable(char: str) -> str:
+    category = unicodedata.category(char)
+    if category == "Cc":
+        # python-escpos passes anything below 0x80 through raw, ESC and GS included.
+        return " " if char in "\t\n\r\v\f" else "?"
+    if category == "Cf":  # zero-width space, soft hyphen: invisible anyway
+        return ""
+    return " " if char.isspace() else char
+
+
+def fit(phrases, columns: int) -> list[str]:
+    """Join ``phrases`` into lines of at most ``columns``, breaking between phrases first.
+
+    So ``Dilayani:`` + a date stays one line when it fits and otherwise
+    breaks before the date, never inside it. A phrase too long for a line is
+    wrapped between words into lines of even length; only a single word
+    longer than a line is split.
+    """
+    lines: list[str] = []
+    for phrase in (clean_text(p) for p in phrases):
+        if lines and len(lines[-1]) + 1 + len(phrase) <= columns:
+            lines[-1] += " " + phrase
+        elif phrase:
+            lines.extend(_balanced_wrap(phrase, columns))
+    return lines
+
+
+def _balanced_wrap(text: str, columns: int) -> list[str]:
+    """Wrap between words into as few lines as greedy wrapping, but of even length.
+
+    Centred headings then read "Dinas Kependudukan dan / Pencatatan Sipil
+    Kota Serang" instead of leaving one orphan word on the last line.
+    """
+    lines = textwrap.wrap(text, columns)
+    longest_word = max(len(word) for word in text.split())
+    for narrower in range(columns - 1, longest_word - 1, -1):  # never so narrow a word must split
+        tighter = textwrap.wrap(text, narrower)
+        if len(tighter) > len(lines):
+            break
+        lines = tighter
+    return lines
+
+
+def check_paper(paper: Paper) -> None:
+    """Raise ValueError naming ``paper.profile`` or ``paper.code_page`` if python-escpos lacks it."""
+    _new_printer(paper)
+
+
+def render_ticket(ticket: Ticket, *, office_name: str, service_name: str, opens_at: time | None,
+                  qr_payload: str, paper: Paper, reprint: bool = False) -> bytes:
+    """The ESC/POS bytes of one queue ticket, ending with a cut."""
+    if not qr_payload:
+        raise ValueError("qr_payload is empty; the ticket's QR code needs the ticket's check URL")
+    p = _start(paper)
+    if reprint:
+        _banner(p, "CETAK ULANG")
+    _header(p, paper, office_name, service_name)
+    _number(p, paper, ticket.label)
+    _service_day(p, paper, ticket.service_day, opens_at)
+    _paragraph(p, paper, ["Diambil:", format_issued(ticket.issued_at)])
+    _paragraph(p, paper, [_people_before(ticket.people_before)])
+    _paragraph(p, paper, FREE_NOTICE, bold=True)
+    _qr(p, paper, qr_payload)
+    return _finish(p)
+
+
+def render_full_slip(*, office_name: str, service_name: str, issued_at: datetime, last_day: date,
+                     paper: Paper) -> bytes:
+    """The slip printed instead of a number when every bookable day is full."""
+    p = _start(paper)
+    _header(p, paper, office_name, service_name)
+    _banner(p, "KUOTA PENUH")
+    _paragraph(p, paper, ["Kuota antrean sampai", format_day(last_day), "sudah penuh."])
+    p.ln()
+    _paragraph(p, paper, ["Anda tetap akan dilayani."], bold=True)
+    _paragraph(p, paper, ["Silakan hubungi petugas di meja informasi."])
+    p.ln()
+    _paragraph(p, paper, ["Diambil:", format_issued(issued_at)])
+    _paragraph(p, paper, FREE_NOTICE, bold=True)
+    return _finish(p)
+
+
+def _people_before(count: int) -> str:
+    return f"Antrean sebelum Anda: {count}" if count else "Tidak ada antrean sebelum Anda"
+
+
+def _start(paper: Paper):
+    p = _new_printer(paper)
+    p.set(align="center")  # the whole ticket reads as a centred notice
+    return p
+
+
+def _new_printer(paper: Paper):
+    """A Dummy reset with ESC @ and pinned to ``paper.code_page``.
+
+    Pinning disables python-escpos's "magic" encoding, which would otherwise
+    switch code pages (ESC t) mid-ticket or send GB18030 bytes for CJK text.
+    ESC @ resets the code page too, so the pin must come after it.
+    """
+    if not _prepared:
+        prepare()
+    from escpos.printer.dummy import Dummy
+
+    p = Dummy(profile=_profile(paper))
+    p.hw("INIT")
+    _code_page(p, paper)
+    return p
+
+
+def _profile(paper: Paper) -> str:
+    from escpos.capabilities import CAPABILITIES
+
+    if paper.profile not in CAPABILITIES["profiles"]:
+        known = ", ".join(sorted(CAPABILITIES["profiles"]))
+        raise ValueError(f"printer profile {paper.profile!r} is unknown to python-escpos; use one of: {known}")
+    return paper.profile
+
+
+def _code_page(p, paper: Paper) -> str:
+    name = paper.code_page.upper()
+    pages = sorted(set(p.profile.get_code_pages()) - {"Unknown"})
+    if name not in pages:
+        raise ValueError(f"code page {paper.code_page!r} is not in printer profile {paper.profile!r}; "
+                         f"use one of: {', '.join(pages)}")
+    return name
+
+
+def _paragraph(p, paper: Paper, phrases, *, bold: bool = False) -> None:
+    if bold:
+        p.set(bold=True)
+    for line in fit(phrases, paper.columns):
+        p.textln(line)
+    if bold:
+        p.set(bold=False)
+
+
+def _banner(p, words: str) -> None:
+    """White on black, so a reprint or a full day is obvious at arm's length."""
+    p.set(bold=True, invert=True)
+    p.textln(f" {words} ")
+    p.set(bold=False, invert=False)
+
+
+def _header(p, paper: Paper, office_name: str, service_name: str) -> None:
+    _paragraph(p, paper, [office_name], bold=True)
+    _paragraph(p, paper, [service_name])
+    p.ln()
+
+
+def _number(p, paper: Paper, label: str) -> None:
+    scale = _number_scale(paper, label)
+    p.set(custom_size=True, width=scale, height=scale)
+    p.textln(clean_text(label))
+    # GS ! 0, not normal_textsize: that sends ESC ! 0 three times and also drops bold.
+    p.set(custom_size=True, width=1, height=1)
+    p.ln()
+
+
+def _number_scale(paper: Paper, label: str) -> int:
+    """The largest multiplier (at most 4, so the number stays on one line) that fits the paper."""
+    return max(1, min(4, paper.columns // max(1, len(label))))
+
+
+def _service_day(p, paper: Paper, day: date, opens_at: time | None) -> None:
+    _paragraph(p, paper, ["Dilayani:", format_day(day)], bold=True)
+    if opens_at is not None:
+        _paragraph(p, paper, [f"mulai pukul {opens_at:%H:%M}"])
+    p.ln()
+
+
+def _qr(p, paper: Paper, payload: str) -> None:
+    """A native QR (GS ( k): a few dozen bytes instead of a raster image of thousands."""
+    from escpos.constants import QR_ECLEVEL_M
+
+    p.ln()
+    p.qr(payload, ec=QR_ECLEVEL_M, size=qr_module_dots(paper, payload), native=True)
+
+
+def qr_module_dots(paper: Paper, payload: str) -> int:
+    """The module size that keeps the whole symbol, with its quiet zone, on the paper."""
+    size = len(payload.encode("utf-8"))
+    version = next((v for v, cap in enumerate(QR_CAPACITY_M, 1) if size <= cap), None)
+    if version is None:
+        return QR_MIN_MODULE_DOTS
+    modules = 17 + 4 * version + 8  # symbol plus a 4-module quiet zone each side
+    return max(QR_MIN_MODULE_DOTS, min(QR_MODULE_DOTS[paper.width_mm], paper.dots // modules))
+
+
+def _finish(p) -> bytes:
+    p.cut()
+    return p.output

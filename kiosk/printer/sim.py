@@ -1,0 +1,89 @@
+"""A printer for demos: shows each ticket in the terminal and, if asked, saves it as PNG and text."""
+
+import os
+import re
+import sys
+
+from kiosk.printer import Printer
+from kiosk.printer.decode import CELL_W, Decoder, Receipt, render_png
+from kiosk.printer.errors import PrinterError
+
+_SAVED = re.compile(r"ticket-(\d{4,})\.(?:png|txt)$")
+
+
+class SimPrinter(Printer):
+    """Decodes the bytes it is sent; every cut shows a framed receipt on ``stream``.
+
+    With ``out_dir`` it also writes ``ticket-0001.png`` and ``ticket-0001.txt``,
+    numbering on from what the directory already holds so a restarted demo
+    never overwrites the last one. Unknown commands are skipped, as a
+    forgiving printer would; ``close`` shows anything left uncut (profiles
+    without a cutter end a ticket with a feed only).
+    """
+
+    def __init__(self, out_dir: str | None = None, stream=None, width_px: int = 384):
+        super().__init__()
+        if width_px < CELL_W:
+            raise PrinterError(f"sim printer width_px {width_px!r} is too narrow; use 384 (58 mm) or 576 (80 mm)")
+        self.out_dir = out_dir
+        self.stream = stream
+        self.width_px = width_px
+        self.printed = 0  # receipts shown since open
+        self._decoder: Decoder | None = None
+        self._number = 0
+
+    @property
+    def columns(self) -> int:
+        return self.width_px // CELL_W
+
+    def _open(self) -> None:
+        if self.out_dir:
+            try:
+                os.makedirs(self.out_dir, exist_ok=True)
+            except OSError as exc:
+                raise PrinterError(f"sim printer cannot create out_dir {self.out_dir!r}: {exc.strerror}") from None
+            self._number = last_saved_number(self.out_dir)
+        self._decoder = Decoder(strict=False)
+
+    def _send(self, data: bytes) -> None:
+        for receipt in self._decoder.feed(data):
+            self._show(receipt)
+
+    def _close(self) -> None:
+        decoder, self._decoder = self._decoder, None
+        for receipt in decoder.finish():
+            self._show(receipt)
+
+    def _show(self, receipt: Receipt) -> None:
+        self._number += 1
+        self.printed += 1
+        text = receipt.text(self.columns)
+        stream = self.stream or sys.stdout  # looked up late so a redirected stdout is honoured
+        stream.write(frame(text, self.columns, f"#{self._number:04d}") + "\n")
+        stream.flush()
+        if self.out_dir:
+            self._save(receipt, text)
+
+    def _save(self, receipt: Receipt, text: str) -> None:
+        stem = os.path.join(self.out_dir, f"ticket-{self._number:04d}")
+        try:
+            with open(stem + ".txt", "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+            render_png(receipt, stem + ".png", self.width_px)
+        except OSError as exc:
+            raise PrinterError(f"sim printer cannot write {stem}.png/.txt: {exc.strerror}; "
+                               "check out_dir is writable and not full") from None
+
+
+def last_saved_number(out_dir: str) -> int:
+    """The highest ``ticket-NNNN`` number saved in ``out_dir``, 0 if none."""
+    numbers = [int(m.group(1)) for m in map(_SAVED.match, os.listdir(out_dir)) if m]
+    return max(numbers, default=0)
+
+
+def frame(text: str, columns: int, title: str = "") -> str:
+    """``text`` inside an ASCII border ``columns`` wide, so any terminal shows it as a slip of paper."""
+    top = f"+-{title}" if title else "+"
+    top = top + "-" * (columns + 1 - len(top)) + "+"
+    rows = [f"|{row[:columns]:<{columns}}|" for row in text.split("\n")]
+    return "\n".join([top, *rows, "+" + "-" * columns + "+"])

@@ -1,0 +1,237 @@
+"""The kiosk end to end in-process: press, ledger, ESC/POS bytes, LEDs, faults and the clock."""
+
+import datetime as dt
+import threading
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from kiosk.app import build_kiosk
+from kiosk.buttons import ButtonSpec, LedMode
+from kiosk.buttons.gpio import GpioButtons
+from kiosk.ledger import Ledger
+from kiosk.printer import Printer, PrinterStatus
+from kiosk.printer.decode import decode
+from kiosk.printer.dummy import DummyPrinter
+from kiosk.signing import verify_payload
+
+from conftest import JAKARTA, FakeSystemClock, at
+
+MON = dt.date(2026, 11, 23)
+
+
+@pytest.fixture
+def system():
+    return FakeSystemClock(at("2026-11-23 09:00"))
+
+
+@pytest.fixture
+def make_kiosk(make_config, system):
+    made = []
+
+    def make(extra="", printer=None, buttons=None, replace=None):
+        kiosk = build_kiosk(make_config(extra, replace), printer=printer or DummyPrinter(), buttons=buttons,
+                            system_clock=system)
+        kiosk.printer.open()
+        kiosk.tick()  # what start() does, without the worker thread
+        made.append(kiosk)
+        return kiosk
+    yield make
+    for kiosk in made:
+        kiosk.stop()
+
+
+def receipts(kiosk):
+    return decode(kiosk.printer.output)
+
+
+def test_press_issues_durable_ticket_then_prints_it(make_kiosk):
+    kiosk = make_kiosk()
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.ticket.label, outcome.ticket.service_day, outcome.printed) == \
+        ("ticket", "A-001", MON, True)
+    [receipt] = receipts(kiosk)
+    text = receipt.text()
+    assert "Senin, 23 November 2026" in text and "Perekaman e-KTP" in text
+    fields = verify_payload(kiosk._key, receipt.qr_payloads[0])
+    assert (fields["service"], fields["service_day"], fields["number"]) == ("A", MON, 1)
+    assert kiosk.ledger.find("A", MON, 1).status == "printed"
+
+
+class LedgerCheckingPrinter(Printer):
+    """A printer link that, at the moment the first byte arrives, looks in the ledger from outside."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path, self.seen = path, []
+
+    def _open(self):
+        pass
+
+    def _send(self, data):
+        reader = Ledger(self.path, "serang-kota", JAKARTA, readonly=True)
+        self.seen.append(reader._db.execute("SELECT service, number FROM tickets").fetchall())
+        reader.close()
+
+
+def test_ticket_is_committed_before_the_first_byte(make_kiosk, tmp_path):
+    printer = LedgerCheckingPrinter(str(tmp_path / "ledger.sqlite3"))
+    kiosk = make_kiosk(printer=printer)
+    kiosk.handle_press("B")
+    kiosk.handle_press("B")
+    assert printer.seen == [[("B", 1)], [("B", 1), ("B", 2)]]
+
+
+def test_full_today_goes_to_next_service_day_with_date_printed(make_kiosk):
+    kiosk = make_kiosk()  # A has quota 3
+    labels = [kiosk.handle_press("A").ticket for _ in range(4)]
+    assert [(t.number, t.service_day) for t in labels][-1] == (1, dt.date(2026, 11, 24))
+    assert "Selasa, 24 November 2026" in receipts(kiosk)[-1].text()
+    assert labels[2].people_before == 2
+
+
+def test_whole_horizon_full_prints_a_slip_and_records_it(make_kiosk):
+    kiosk = make_kiosk()
+    for day in range(5):  # horizon is 5 service days, quota 3
+        for _ in range(3):
+            assert kiosk.handle_press("A").kind == "ticket"
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.printed) == ("full", True)
+    slip = receipts(kiosk)[-1]
+    assert slip.qr_payloads == [] and "petugas" in slip.text()
+    assert [e["kind"] for e in kiosk.ledger.events_since(0)][-1] == "horizon_full"
+
+
+def test_printer_down_before_press_takes_no_number(make_kiosk):
+    printer = DummyPrinter()
+    kiosk = make_kiosk(printer=printer)
+    printer.state = PrinterStatus.PAPER_OUT
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.reason) == ("refused", "paper_out")
+    assert kiosk.ledger.taken("A", MON) == 0
+    assert kiosk.ledger.state()["printer"] == "paper_out"
+    printer.state = PrinterStatus.OK
+    assert kiosk.handle_press("A").ticket.number == 1
+
+
+class BreaksMidTicket(Printer):
+    def _open(self):
+        pass
+
+    def _send(self, data):
+        from kiosk.printer.errors import PrinterError
+        raise PrinterError("cable pulled")
+
+
+def test_print_failure_is_recorded_not_lost(make_kiosk):
+    kiosk = make_kiosk(printer=BreaksMidTicket())
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.printed) == ("ticket", False)
+    ticket = kiosk.ledger.find("A", MON, 1)
+    assert (ticket.status, ticket.print_attempts) == ("print_failed", 1)
+    assert any(e["kind"] == "print_failed" for e in kiosk.ledger.events_since(0))
+
+
+def test_reprint_is_marked_and_void_cannot_be_reprinted(make_kiosk):
+    kiosk = make_kiosk()
+    kiosk.handle_press("B")
+    kiosk.reprint("B", MON, 1)
+    assert "CETAK ULANG" in receipts(kiosk)[-1].text()
+    assert kiosk.ledger.find("B", MON, 1).status == "reprinted"
+    kiosk.ledger.void("B", MON, 1, at("2026-11-23 09:05"))
+    with pytest.raises(Exception, match="void"):
+        kiosk.reprint("B", MON, 1)
+
+
+def test_burst_alarm_recorded_once_and_tickets_still_issued(make_kiosk):
+    kiosk = make_kiosk("burst_max_tickets = 3\n")
+    outcomes = [kiosk.handle_press("B") for _ in range(6)]
+    assert all(o.kind == "ticket" for o in outcomes)
+    alarms = [e for e in kiosk.ledger.events_since(0) if e["kind"] == "burst_alarm"]
+    assert len(alarms) == 1 and alarms[0]["data"]["service"] == "B"
+
+
+def test_cooldown_ignores_repeat_press(make_kiosk):
+    kiosk = make_kiosk(replace={"cooldown_ms = 0": "cooldown_ms = 2000"})
+    assert [kiosk.handle_press("B").kind for _ in range(2)] == ["ticket", "ignored"]
+    assert kiosk.handle_press("A").kind == "ticket"  # another button is independent
+
+
+# ---------------------------------------------------------------- clock
+
+def test_clock_behind_never_issues_into_the_past(make_kiosk, system, make_config):
+    kiosk = make_kiosk()
+    kiosk.handle_press("B")
+    kiosk.stop()
+    system.set(at("2026-11-20 06:00"))  # power cut, no network, no RTC: three days behind
+    again = make_kiosk()
+    ticket = again.handle_press("B").ticket
+    assert (ticket.service_day, ticket.number) == (MON, 2)
+    assert ticket.issued_at >= at("2026-11-23 09:00")
+    assert again.snapshot()["clock"]["suspect"] is True
+    assert again.ledger.state()["clock"]["suspect"] is True
+    assert any(e["kind"] == "clock_suspect" for e in again.ledger.events_since(0))
+
+
+def test_clock_jump_forward_rolls_the_day(make_kiosk, system):
+    kiosk = make_kiosk()
+    assert kiosk.handle_press("B").ticket.service_day == MON
+    system.set(at("2026-11-26 08:30"))  # time sync after days with a wrong clock
+    ticket = kiosk.handle_press("B").ticket
+    assert (ticket.service_day, ticket.number, ticket.people_before) == (dt.date(2026, 11, 26), 1, 0)
+    assert kiosk.snapshot()["clock"]["suspect"] is False
+
+
+def test_after_last_ticket_time_ticket_is_for_next_day(make_kiosk, system):
+    system.set(at("2026-11-27 14:30"))  # Friday afternoon
+    kiosk = make_kiosk()
+    assert kiosk.handle_press("B").ticket.service_day == dt.date(2026, 11, 30)
+
+
+# ---------------------------------------------------------------- buttons and LEDs (MockFactory)
+
+@pytest.fixture
+def gpio():
+    factory = MockFactory()
+    yield factory
+    factory.close()
+
+
+def gpio_buttons(factory):
+    specs = [ButtonSpec("A", "GPIO17", "GPIO27"), ButtonSpec("B", "GPIO22", "GPIO23")]
+    return GpioButtons(specs, pin_factory=factory)
+
+
+def test_button_press_becomes_a_printed_ticket(gpio, make_kiosk):
+    kiosk = make_kiosk(buttons=gpio_buttons(gpio))
+    kiosk.start()
+    gpio.pin("GPIO22").drive_low()
+    gpio.pin("GPIO22").drive_high()
+    kiosk.drain()
+    assert [r.qr_payloads[0].split(":")[3:5] for r in receipts(kiosk)] == [["B", "20261123"]]
+    assert gpio.pin("GPIO23").state  # B's LED on: today has room
+
+
+def test_leds_follow_quota_and_printer(gpio, make_kiosk):
+    printer = DummyPrinter()
+    kiosk = make_kiosk(printer=printer, buttons=gpio_buttons(gpio))
+    kiosk.start()
+    for _ in range(3):
+        kiosk.handle_press("A")
+    assert kiosk._leds == {"A": LedMode.SLOW, "B": LedMode.ON}
+    printer.state = PrinterStatus.COVER_OPEN
+    kiosk.tick()
+    assert kiosk._leds == {"A": LedMode.OFF, "B": LedMode.OFF}
+    assert not gpio.pin("GPIO23").state
+
+
+def test_two_buttons_at_once_give_two_tickets(gpio, make_kiosk):
+    kiosk = make_kiosk(buttons=gpio_buttons(gpio))
+    kiosk.start()
+    presses = [threading.Thread(target=gpio.pin(p).drive_low) for p in ("GPIO17", "GPIO22")]
+    for t in presses:
+        t.start()
+    for t in presses:
+        t.join()
+    kiosk.drain()
+    assert sorted(r.qr_payloads[0].split(":")[3] for r in receipts(kiosk)) == ["A", "B"]
