@@ -138,6 +138,7 @@ class Kiosk:
         except PrinterError as exc:
             log.error("print failed", extra={"ticket": ticket.label, "error": str(exc)})
             self.ledger.mark_print_failed(ticket.id, str(exc), self.clock.now())
+            self.printer.close()  # a stale link (unplugged cable) is reopened on the next check
             self._check_printer()
             return False
         self.ledger.mark_printed(ticket.id, reprint)
@@ -197,6 +198,8 @@ class Kiosk:
         if not self.printer.is_open:
             self._open_printer()  # a replugged printer comes back without a restart
         status = self.printer.status()
+        if status is PrinterStatus.OFFLINE:
+            self.printer.close()  # so a replugged device gets a fresh handle
         if status is not self.printer_status:
             self.printer_status = status
             now = self.clock.now()

@@ -235,3 +235,20 @@ def test_two_buttons_at_once_give_two_tickets(gpio, make_kiosk):
         t.join()
     kiosk.drain()
     assert sorted(r.qr_payloads[0].split(":")[3] for r in receipts(kiosk)) == ["A", "B"]
+
+
+def test_unplugged_file_printer_refuses_then_recovers_without_restart(make_kiosk, tmp_path):
+    from kiosk.printer.file import FilePrinter
+
+    device = tmp_path / "lp0"
+    device.write_bytes(b"")
+    kiosk = make_kiosk(printer=FilePrinter(str(device)))
+    assert kiosk.handle_press("B").printed
+    device.unlink()  # cable pulled: the device node disappears
+    assert kiosk.handle_press("B").kind == "refused"
+    assert kiosk.ledger.state()["printer"] == "offline"
+    device.write_bytes(b"")  # plugged back in
+    kiosk.tick()
+    outcome = kiosk.handle_press("B")
+    assert (outcome.kind, outcome.printed, outcome.ticket.number) == ("ticket", True, 2)
+    assert decode(device.read_bytes())[0].qr_payloads[0].split(":")[5] == "2"
