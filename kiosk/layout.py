@@ -228,7 +228,7 @@ def _new_printer(paper: Paper):
 
     p = Dummy(profile=_profile(paper))
     p.hw("INIT")
-    _code_page(p, paper)
+    p.charcode(_code_page(p, paper))
     return p
 
 
