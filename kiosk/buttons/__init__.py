@@ -7,7 +7,7 @@ never pulls in gpiozero and a laptop can run the demo on a keyboard.
 """
 
 import enum
-import importlib
+from kiosk.backends import load_backend
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -118,13 +118,7 @@ class ButtonSource:
 
 def make_button_source(backend: str, buttons: Sequence[ButtonSpec], **options) -> ButtonSource:
     """Build (but do not start) the button backend called ``backend``."""
-    try:
-        module_name, class_name = BACKENDS[backend].split(":")
-    except KeyError:
-        choices = ", ".join(sorted(BACKENDS))
-        raise UnknownBackend(f"button backend {backend!r} is unknown; use one of: {choices}") from None
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(buttons, **options)
+    return load_backend(BACKENDS, backend, "button", UnknownBackend)(buttons, **options)
 
 
 def _check_specs(buttons: Sequence[ButtonSpec]) -> tuple[ButtonSpec, ...]:

@@ -6,7 +6,7 @@ laptop never needs pyusb or a serial port to run the kiosk.
 """
 
 import enum
-import importlib
+from kiosk.backends import load_backend
 
 from kiosk.printer.errors import PrinterError, UnknownBackend
 
@@ -82,13 +82,7 @@ class Printer:
 
 def make_printer(backend: str, **options) -> Printer:
     """Build (but do not open) the printer backend called ``backend``."""
-    try:
-        module_name, class_name = BACKENDS[backend].split(":")
-    except KeyError:
-        choices = ", ".join(sorted(BACKENDS))
-        raise UnknownBackend(f"printer backend {backend!r} is unknown; use one of: {choices}") from None
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(**options)
+    return load_backend(BACKENDS, backend, "printer", UnknownBackend)(**options)
 
 
 __all__ = ["Printer", "PrinterError", "PrinterStatus", "make_printer", "BACKENDS"]
