@@ -39,13 +39,13 @@ class Outcome:
 
 class Kiosk:
     def __init__(self, config: Config, ledger: Ledger, printer: Printer, clock: SafeClock,
-                 key: bytes, buttons=None, guard: PressGuard | None = None):
+                 key: bytes, guard: PressGuard, buttons=None):
         self.config = config
         self.ledger = ledger
         self.printer = printer
         self.clock = clock
         self.buttons = buttons
-        self.guard = guard or PressGuard(0, 10**6, 1)
+        self.guard = guard
         self.paper = layout.Paper(config.printer["paper_width_mm"], config.printer["code_page"],
                                   config.printer["profile"])
         self._key = key
@@ -54,6 +54,7 @@ class Kiosk:
         self._worker: threading.Thread | None = None
         self._leds: dict[str, LedMode] = {}
         self.printer_status = PrinterStatus.UNKNOWN
+        self._clock_state: dict | None = None
         self.ended = threading.Event()  # set when the button source has no more presses
 
     # ------------------------------------------------------------ lifecycle
@@ -211,6 +212,10 @@ class Kiosk:
     def _check_clock(self) -> None:
         reason = self.clock.suspect_reason
         value = {"suspect": reason is not None, "reason": reason}
+        # The reason names the drifting system time; only a change of verdict is news.
+        if self._clock_state is not None and self._clock_state["suspect"] == value["suspect"]:
+            return
+        self._clock_state = value
         now = self.clock.now()
         if self.ledger.set_state("clock", value, now) and reason:
             log.warning("clock suspect", extra={"reason": reason})
@@ -258,7 +263,7 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
     guard = PressGuard(b["cooldown_ms"] / 1000, b["burst_max_tickets"], b["burst_window_minutes"] * 60)
     layout.prepare(os.path.join(config.data_dir, "cache"))
     printer = printer or make_printer(**printer_options(config))
-    return Kiosk(config, ledger, printer, clock, load_or_create_key(config.data_dir), buttons, guard)
+    return Kiosk(config, ledger, printer, clock, load_or_create_key(config.data_dir), guard, buttons)
 
 
 def printer_options(config: Config) -> dict:
