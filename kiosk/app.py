@@ -5,6 +5,7 @@ one ledger writer. Button sources only enqueue, so a slow printer never
 stalls the GPIO callbacks, and nothing here waits on the network.
 """
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -55,6 +56,7 @@ class Kiosk:
         self._leds: dict[str, LedMode] = {}
         self.printer_status = PrinterStatus.UNKNOWN
         self._clock_state: dict | None = None
+        self._written = False  # tickets committed since the last idle WAL checkpoint
         self.ended = threading.Event()  # set when the button source has no more presses
 
     # ------------------------------------------------------------ lifecycle
@@ -71,6 +73,8 @@ class Kiosk:
 
     def stop(self) -> None:
         self._stop.set()
+        with contextlib.suppress(queue.Full):  # a full queue means the worker is awake anyway
+            self._queue.put_nowait(threading.Event())  # wake it now, not after its idle poll
         if self._worker is not None:
             self._worker.join(timeout=10)
         if self.buttons is not None:
@@ -96,11 +100,18 @@ class Kiosk:
                 item = self._queue.get(timeout=IDLE_POLL_S)
             except queue.Empty:
                 self.tick()
+                self._checkpoint_if_written()
                 continue
             if isinstance(item, threading.Event):
                 item.set()
             else:
                 self.handle_press(item)
+                self._written = True
+
+    def _checkpoint_if_written(self) -> None:
+        if self._written:
+            self._written = False
+            self.ledger.checkpoint()
 
     # ------------------------------------------------------------ a press
 

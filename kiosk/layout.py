@@ -8,6 +8,7 @@ use, or up front by :func:`prepare`.
 
 import logging
 import os
+import functools
 import textwrap
 import unicodedata
 from dataclasses import dataclass
@@ -150,20 +151,23 @@ def fit(phrases, columns: int) -> list[str]:
     return lines
 
 
-def _balanced_wrap(text: str, columns: int) -> list[str]:
+@functools.lru_cache(maxsize=256)  # office and service names repeat on every ticket
+def _balanced_wrap(text: str, columns: int) -> tuple[str, ...]:
     """Wrap between words into as few lines as greedy wrapping, but of even length.
 
     Centred headings then read "Dinas Kependudukan dan / Pencatatan Sipil
     Kota Serang" instead of leaving one orphan word on the last line.
     """
     lines = textwrap.wrap(text, columns)
+    if len(lines) <= 1:
+        return tuple(lines)
     longest_word = max(len(word) for word in text.split())
     for narrower in range(columns - 1, longest_word - 1, -1):  # never so narrow a word must split
         tighter = textwrap.wrap(text, narrower)
         if len(tighter) > len(lines):
             break
         lines = tighter
-    return lines
+    return tuple(lines)
 
 
 def check_paper(paper: Paper) -> None:
