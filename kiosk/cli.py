@@ -105,7 +105,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from kiosk.status import read_status, format_status
+    from kiosk.status import format_status, read_status
 
     status = read_status(_load(args, logs=False))
     print(json.dumps(status, indent=2) if args.json else format_status(status))

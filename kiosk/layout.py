@@ -6,9 +6,9 @@ cheap: python-escpos (with Pillow, qrcode, yaml, ...) is imported on first
 use, or up front by :func:`prepare`.
 """
 
+import functools
 import logging
 import os
-import functools
 import textwrap
 import unicodedata
 from dataclasses import dataclass

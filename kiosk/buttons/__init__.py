@@ -7,11 +7,11 @@ never pulls in gpiozero and a laptop can run the demo on a keyboard.
 """
 
 import enum
-from kiosk.backends import load_backend
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from kiosk.backends import load_backend
 from kiosk.buttons.errors import ButtonError, UnknownBackend
 
 log = logging.getLogger("kiosk.buttons")
