@@ -17,11 +17,12 @@ from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
 from kiosk.clock import SafeClock
 from kiosk.config import Config
+from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
 from kiosk.signing import load_or_create_key, ticket_payload
-from kiosk.state import service_status
+from kiosk.state import service_status, snapshot
 from kiosk.ticket import Ticket
 
 log = logging.getLogger("kiosk")
@@ -99,14 +100,23 @@ class Kiosk:
             try:
                 item = self._queue.get(timeout=IDLE_POLL_S)
             except queue.Empty:
-                self.tick()
-                self._checkpoint_if_written()
-                continue
-            if isinstance(item, threading.Event):
-                item.set()
-            else:
-                self.handle_press(item)
-                self._written = True
+                item = None
+            try:
+                self._serve_one(item)
+            except Exception:
+                # A full disk or a locked ledger must not end the worker: the next press
+                # tries again, and the log says what went wrong with this one.
+                log.exception("press or housekeeping failed", extra={"service": item})
+
+    def _serve_one(self, item) -> None:
+        if item is None:
+            self.tick()
+            self._checkpoint_if_written()
+        elif isinstance(item, threading.Event):
+            item.set()
+        else:
+            self._written = True
+            self.handle_press(item)
 
     def _checkpoint_if_written(self) -> None:
         if self._written:
@@ -252,20 +262,18 @@ class Kiosk:
             self.ledger.mark_print_failed(ticket.id, "print not confirmed before restart", self.clock.now())
 
     def snapshot(self) -> dict:
-        return {
-            "kiosk_id": self.config.id, "office_id": self.config.office_id,
-            "now": self.clock.now().isoformat(timespec="seconds"),
-            "services": service_status(self.config, self.ledger, self.clock.now()),
-            "printer": self.printer_status.value,
-            "clock": {"suspect": self.clock.suspect, "reason": self.clock.suspect_reason},
-        }
+        return snapshot(self.config, self.ledger, self.clock, self.printer_status.value)
 
 
 def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=None) -> Kiosk:
     """Build a kiosk from config: ledger, clock, key, printer and guard. Opens nothing yet but the ledger."""
     from kiosk.printer import make_printer
 
-    os.makedirs(config.data_dir, exist_ok=True)
+    try:
+        os.makedirs(config.data_dir, exist_ok=True)
+    except OSError as exc:
+        raise KioskError(f"cannot create data_dir {config.data_dir!r}: {exc.strerror}; "
+                         "create it and give the kiosk user write access") from None
     tz = config.tz
     ledger = Ledger(os.path.join(config.data_dir, "ledger.sqlite3"), config.office_id, tz)
     clock = SafeClock(tz, ledger.high_water(), **({"system": system_clock} if system_clock else {}))

@@ -29,3 +29,14 @@ def _one(config, ledger, service, today: dt.date, days: list[dt.date]) -> dict:
         "today_open": next_free == today,
         "next_free_day": next_free.isoformat() if next_free else None,
     }
+
+
+def snapshot(config: Config, ledger, clock, printer: str) -> dict:
+    """Everything a technician asks first: counts, next free days, printer and clock."""
+    now = clock.now()
+    return {
+        "kiosk_id": config.id, "office_id": config.office_id, "now": now.isoformat(timespec="seconds"),
+        "services": service_status(config, ledger, now),
+        "printer": printer,
+        "clock": {"suspect": clock.suspect, "reason": clock.suspect_reason},
+    }

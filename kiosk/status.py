@@ -6,7 +6,7 @@ from kiosk.clock import SafeClock
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
-from kiosk.state import service_status
+from kiosk.state import snapshot
 
 
 def read_status(cfg: Config) -> dict:
@@ -16,14 +16,7 @@ def read_status(cfg: Config) -> dict:
     ledger = Ledger(path, cfg.office_id, cfg.tz, readonly=True)
     try:
         clock = SafeClock(cfg.tz, ledger.high_water())
-        now = clock.now()
-        recorded = ledger.state()
-        return {
-            "kiosk_id": cfg.id, "office_id": cfg.office_id, "now": now.isoformat(timespec="seconds"),
-            "services": service_status(cfg, ledger, now),
-            "printer": recorded.get("printer", "unknown"),
-            "clock": {"suspect": clock.suspect, "reason": clock.suspect_reason},
-        }
+        return snapshot(cfg, ledger, clock, ledger.state().get("printer", "unknown"))
     finally:
         ledger.close()
 

@@ -252,3 +252,17 @@ def test_unplugged_file_printer_refuses_then_recovers_without_restart(make_kiosk
     outcome = kiosk.handle_press("B")
     assert (outcome.kind, outcome.printed, outcome.ticket.number) == ("ticket", True, 2)
     assert decode(device.read_bytes())[0].qr_payloads[0].split(":")[5] == "2"
+
+
+def test_worker_survives_a_failing_press(make_kiosk, tmp_path):
+    kiosk = make_kiosk()
+    kiosk.start()
+    kiosk.ledger._db.execute("DROP TABLE events")  # the next issue fails inside its transaction
+    kiosk.submit("B")
+    kiosk.drain()
+    assert kiosk.ledger.taken("B", MON) == 0  # rolled back: no ticket without its event
+    kiosk.ledger._db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, "
+                             "kind TEXT NOT NULL, data TEXT NOT NULL)")
+    kiosk.submit("B")
+    kiosk.drain()
+    assert kiosk.ledger.find("B", MON, 1).status == "printed"
