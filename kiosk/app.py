@@ -290,5 +290,6 @@ def printer_options(config: Config) -> dict:
     if p["backend"] == "file":
         return {"backend": "file", "path": p["path"], "create": p["create"]}
     if p["backend"] == "sim":
-        return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets")}
+        return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets"),
+                "width_px": layout.Paper(p["paper_width_mm"]).dots}
     return {"backend": p["backend"]}
