@@ -431,7 +431,7 @@ def _check_rules(flat: dict, problems: list) -> None:
             problems.append(f"{_dotted(section, key)} = {value!r} names MQTT topics; use only lower-case "
                             "letters, digits, '-' or '_', e.g. \"serang-kota\"")
     _check_timezone(flat.get(("office", "timezone")), problems)
-    _check_code_page(flat.get(("printer", "code_page")), problems)
+    _check_paper(flat.get(("printer", "profile")), flat.get(("printer", "code_page")), problems)
 
 
 def _check_timezone(name, problems: list) -> None:
@@ -446,15 +446,15 @@ def _check_timezone(name, problems: list) -> None:
                         '"Asia/Jakarta" (WIB), "Asia/Makassar" (WITA) or "Asia/Jayapura" (WIT)')
 
 
-def _check_code_page(name, problems: list) -> None:
-    import codecs
+def _check_paper(profile, code_page, problems: list) -> None:
+    from kiosk import layout  # python-escpos knows the profiles and their code pages
 
-    if name is None:
+    if profile is None or code_page is None:
         return
     try:
-        codecs.lookup(name)
-    except LookupError:
-        problems.append(f"printer.code_page = {name!r} is not a known code page; use e.g. \"CP437\"")
+        layout.check_paper(layout.Paper(58, code_page, profile))
+    except ValueError as exc:
+        problems.append(f"printer.profile = {profile!r}, printer.code_page = {code_page!r}: {exc}")
 
 
 def _build(flat, services, calendar, raw, source) -> Config:

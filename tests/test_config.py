@@ -85,6 +85,8 @@ def test_file_layer_via_load(tmp_path):
     ({'backend = "dummy"': 'backend = "laser"'}, "", ["printer.backend = 'laser' is not allowed"]),
     ({'backend = "dummy"': 'backend = "dummy"\npaper_width_mm = 57'}, "", ["printer.paper_width_mm = 57"]),
     ({'code = "A"': 'code = "AB"'}, "", ["services[0].code = 'AB'"]),
+    ({'backend = "dummy"': 'backend = "dummy"\nprofile = "TM-X1"'}, "", ["printer.profile = 'TM-X1'", "TM-T88III"]),
+    ({'backend = "dummy"': 'backend = "dummy"\ncode_page = "latin_1"'}, "", ["code page 'latin_1' is not in"]),
 ])
 def test_bad_input_names_key_value_and_fix(tmp_path, replace, extra, expected):
     problems = problems_of(base(tmp_path, replace, extra))
