@@ -11,6 +11,7 @@ import logging
 import os
 import queue
 import threading
+import time
 
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
@@ -27,6 +28,7 @@ from kiosk.ticket import Ticket
 
 log = logging.getLogger("kiosk")
 IDLE_POLL_S = 1.0  # how often the idle kiosk re-checks printer, clock and LEDs
+REFUSED_BLINK_S = 1.5  # how long a refused press blinks its LED
 QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
 
 
@@ -55,6 +57,7 @@ class Kiosk:
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
         self._leds: dict[str, LedMode] = {}
+        self._refused_until: dict[str, float] = {}
         self.printer_status = PrinterStatus.UNKNOWN
         self._clock_state: dict | None = None
         self._written = False  # tickets committed since the last idle WAL checkpoint
@@ -65,7 +68,7 @@ class Kiosk:
     def start(self) -> None:
         """Get ready to issue: printer, unfinished prints, LEDs, then the button source."""
         self._open_printer()
-        self._recover_unconfirmed()
+        self._report_unconfirmed()
         self.tick()
         self._worker = threading.Thread(target=self._serve, name="kiosk-worker", daemon=True)
         self._worker.start()
@@ -130,9 +133,8 @@ class Kiosk:
         if not self.guard.accept(code):
             return Outcome("ignored", code, reason="cooldown")
         if not self._check_printer().can_print:
-            log.warning("press refused, printer not ready",
-                        extra={"service": code, "printer": self.printer_status.value})
-            return Outcome("refused", code, reason=self.printer_status.value)
+            return self._refuse(code)
+        self._reprint_failed()  # tickets owed from a failed print go out first
         self._set_led(code, LedMode.FAST)
         try:
             return self._issue(service)
@@ -153,18 +155,38 @@ class Kiosk:
             self._burst_alarm(service.code, now)
         return Outcome("ticket", service.code, ticket, printed)
 
+    def _refuse(self, code: str) -> Outcome:
+        log.warning("press refused, printer not ready", extra={"service": code, "printer": self.printer_status.value})
+        # The LED is off for the fault; a short fast blink says "seen, but cannot print".
+        self._refused_until[code] = time.monotonic() + REFUSED_BLINK_S
+        self._set_led(code, LedMode.FAST)
+        return Outcome("refused", code, reason=self.printer_status.value)
+
     def _print_ticket(self, ticket: Ticket, reprint: bool = False) -> bool:
-        data = self.render(ticket, reprint)
+        """Send the ticket, then ask the printer whether it could print it all."""
         try:
-            self.printer.send(data)
+            self.printer.send(self.render(ticket, reprint))
         except PrinterError as exc:
-            log.error("print failed", extra={"ticket": ticket.label, "error": str(exc)})
-            self.ledger.mark_print_failed(ticket.id, str(exc), self.clock.now())
             self.printer.close()  # a stale link (unplugged cable) is reopened on the next check
-            self._check_printer()
-            return False
+            return self._print_failed(ticket, str(exc))
+        after = self._check_printer()
+        if not after.can_print:  # paper ran out or the cover opened while it printed
+            return self._print_failed(ticket, f"printer {after.value} after the ticket was sent")
         self.ledger.mark_printed(ticket.id, reprint)
         return True
+
+    def _print_failed(self, ticket: Ticket, error: str) -> bool:
+        log.error("print failed", extra={"ticket": ticket.label, "error": error})
+        self.ledger.mark_print_failed(ticket.id, error, self.clock.now())
+        self._check_printer()
+        return False
+
+    def _reprint_failed(self) -> None:
+        """Print again, marked CETAK ULANG, every ticket of today or later whose print failed."""
+        for ticket in self.ledger.failed_prints(self.clock.now().date()):
+            log.info("reprinting after a failed print", extra={"ticket": ticket.label})
+            if not self._print_ticket(ticket, reprint=True):
+                return
 
     def render(self, ticket: Ticket, reprint: bool = False) -> bytes:
         service = self.config.service(ticket.service)
@@ -205,8 +227,9 @@ class Kiosk:
     # ------------------------------------------------------------ printer, clock, LEDs
 
     def tick(self) -> None:
-        """Idle housekeeping: printer status, clock state, LED patterns (the day may have rolled)."""
-        self._check_printer()
+        """Idle housekeeping: printer status, owed reprints, clock state, LEDs (the day may have rolled)."""
+        if self._check_printer().can_print:
+            self._reprint_failed()
         self._check_clock()
         self._refresh_leds()
 
@@ -247,7 +270,10 @@ class Kiosk:
             return
         fault = not self.printer_status.can_print
         for row in service_status(self.config, self.ledger, self.clock.now()):
-            mode = LedMode.OFF if fault else (LedMode.ON if row["today_open"] else LedMode.SLOW)
+            mode = LedMode.ON if row["today_open"] else LedMode.SLOW
+            if fault:
+                refused = self._refused_until.get(row["code"], 0) > time.monotonic()
+                mode = LedMode.FAST if refused else LedMode.OFF
             self._set_led(row["code"], mode)
 
     def _set_led(self, code: str, mode: LedMode) -> None:
@@ -255,11 +281,15 @@ class Kiosk:
             self._leds[code] = mode
             self.buttons.set_led(code, mode)
 
-    def _recover_unconfirmed(self) -> None:
-        # A power cut mid-print leaves tickets whose slip may be partial; say so, don't guess.
-        for ticket in self.ledger.unconfirmed():
-            log.warning("print not confirmed before restart", extra={"ticket": ticket.label})
-            self.ledger.mark_print_failed(ticket.id, "print not confirmed before restart", self.clock.now())
+    def _report_unconfirmed(self) -> None:
+        # A power cut between commit and print confirmation: the slip may be whole, partial or
+        # missing. Reprinting blindly could give one number twice, so staff decide (kiosk reprint).
+        today = self.clock.now().date()
+        owed = [f"{t.label} {t.service_day}" for t in self.ledger.unconfirmed() if t.service_day >= today]
+        for label in owed:
+            log.warning("print not confirmed before restart; reprint if the citizen asks",
+                        extra={"ticket": label})
+        self.ledger.set_state("unconfirmed_prints", owed, self.clock.now())
 
     def snapshot(self) -> dict:
         return snapshot(self.config, self.ledger, self.clock, self.printer_status.value)
@@ -285,11 +315,23 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
     return Kiosk(config, ledger, printer, clock, load_or_create_key(config.data_dir), guard, buttons)
 
 
+# Config keys of [printer] that each backend takes, as (backend argument, config key).
+PRINTER_OPTIONS = {
+    "file": (("path", "path"), ("create", "create")),
+    "serial": (("port", "serial_port"), ("baud_rate", "baud_rate"), ("flow_control", "flow_control"),
+               ("write_timeout_ms", "write_timeout_ms"), ("status_timeout_ms", "status_timeout_ms")),
+    "tcp": (("host", "host"), ("port", "tcp_port"), ("connect_timeout_ms", "connect_timeout_ms"),
+            ("write_timeout_ms", "write_timeout_ms"), ("status_timeout_ms", "status_timeout_ms")),
+    "usb": (("vendor_id", "usb_vendor_id"), ("product_id", "usb_product_id"), ("in_ep", "usb_in_ep"),
+            ("out_ep", "usb_out_ep"), ("write_timeout_ms", "write_timeout_ms"),
+            ("status_timeout_ms", "status_timeout_ms")),
+    "dummy": (),
+}
+
+
 def printer_options(config: Config) -> dict:
     p = config.printer
-    if p["backend"] == "file":
-        return {"backend": "file", "path": p["path"], "create": p["create"]}
     if p["backend"] == "sim":
         return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets"),
                 "width_px": layout.Paper(p["paper_width_mm"]).dots}
-    return {"backend": p["backend"]}
+    return {"backend": p["backend"], **{arg: p[key] for arg, key in PRINTER_OPTIONS[p["backend"]]}}

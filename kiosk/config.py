@@ -48,6 +48,18 @@ SCHEMA = {
         "backend": Key("str", "file"),
         "path": Key("str", "/dev/usb/lp0"),
         "create": Key("bool", False),
+        "serial_port": Key("str", ""),
+        "baud_rate": Key("int", 9600),
+        "flow_control": Key("str", "none"),
+        "host": Key("str", ""),
+        "tcp_port": Key("int", 9100),
+        "usb_vendor_id": Key("int", 0),
+        "usb_product_id": Key("int", 0),
+        "usb_in_ep": Key("int", 0x82),
+        "usb_out_ep": Key("int", 0x01),
+        "connect_timeout_ms": Key("int", 3000),
+        "write_timeout_ms": Key("int", 5000),
+        "status_timeout_ms": Key("int", 300),
         "out_dir": Key("str", ""),
         "paper_width_mm": Key("int", 58),
         "code_page": Key("str", "CP437"),
@@ -73,7 +85,9 @@ SERVICE_SCHEMA = {
     "needs_targets": Key("strings", []),
 }
 CHOICES = {
-    ("printer", "backend"): ("file", "dummy", "sim"),
+    ("printer", "backend"): ("file", "serial", "tcp", "usb", "sim", "dummy"),
+    ("printer", "baud_rate"): (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200),
+    ("printer", "flow_control"): ("none", "rtscts", "dsrdtr", "xonxoff"),
     ("printer", "paper_width_mm"): (58, 80),
     ("buttons", "backend"): ("gpio", "keyboard"),
     ("buttons", "pin_factory"): ("", "mock", "lgpio", "rpigpio", "native"),
@@ -81,6 +95,10 @@ CHOICES = {
     ("log", "format"): ("json", "text"),
 }
 MINIMUM = {
+    ("printer", "tcp_port"): 1,
+    ("printer", "connect_timeout_ms"): 1,
+    ("printer", "write_timeout_ms"): 1,
+    ("printer", "status_timeout_ms"): 1,
     ("calendar", "booking_horizon_days"): 1,
     ("buttons", "bounce_time_ms"): 0,
     ("buttons", "cooldown_ms"): 0,
@@ -432,6 +450,7 @@ def _check_rules(flat: dict, problems: list) -> None:
                             "letters, digits, '-' or '_', e.g. \"serang-kota\"")
     _check_timezone(flat.get(("office", "timezone")), problems)
     _check_paper(flat.get(("printer", "profile")), flat.get(("printer", "code_page")), problems)
+    _check_printer_link(flat, problems)
 
 
 def _check_timezone(name, problems: list) -> None:
@@ -444,6 +463,23 @@ def _check_timezone(name, problems: list) -> None:
     except (ValueError, OSError, LookupError):
         problems.append(f"office.timezone = {name!r} is not a known timezone; use e.g. "
                         '"Asia/Jakarta" (WIB), "Asia/Makassar" (WITA) or "Asia/Jayapura" (WIT)')
+
+
+# What each printer backend cannot work without.
+LINK_NEEDS = {
+    "file": (("path", '"/dev/usb/lp0"'),),
+    "serial": (("serial_port", '"/dev/ttyUSB0"'),),
+    "tcp": (("host", '"192.168.1.50"'),),
+    "usb": (("usb_vendor_id", "0x04b8"), ("usb_product_id", "0x0202")),
+}
+
+
+def _check_printer_link(flat: dict, problems: list) -> None:
+    backend = flat.get(("printer", "backend"))
+    for key, example in LINK_NEEDS.get(backend, ()):
+        if not flat.get(("printer", key)):
+            problems.append(f"printer.{key} is not set but printer.backend = {backend!r} needs it; "
+                            f"set it, e.g. {key} = {example}")
 
 
 def _check_paper(profile, code_page, problems: list) -> None:

@@ -126,6 +126,14 @@ class Ledger:
                                     "AND status IN ('issued', 'print_failed') ORDER BY id").fetchall()
             return [self._ticket(self._db, row) for row in rows]
 
+    def failed_prints(self, from_day: dt.date) -> list[Ticket]:
+        """Tickets whose print failed, for ``from_day`` or later: owed to citizens, oldest first."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE status = 'print_failed' "
+                                    "AND status IN ('issued', 'print_failed') AND service_day >= ? ORDER BY id",
+                                    (from_day.isoformat(),)).fetchall()
+            return [self._ticket(self._db, row) for row in rows]
+
     # ------------------------------------------------------------ quotas and counts
 
     def quota(self, service: Service, day: dt.date) -> int:

@@ -266,3 +266,72 @@ def test_worker_survives_a_failing_press(make_kiosk, tmp_path):
     kiosk.submit("B")
     kiosk.drain()
     assert kiosk.ledger.find("B", MON, 1).status == "printed"
+
+
+class RunsOutOfPaper(DummyPrinter):
+    """The mechanism takes the bytes, then the roll ends before the cut."""
+
+    def __init__(self):
+        super().__init__()
+        self.runs_out = False
+
+    def _send(self, data):
+        super()._send(data)
+        if self.runs_out:
+            self.state, self.runs_out = PrinterStatus.PAPER_OUT, False
+
+
+def test_paper_out_mid_ticket_then_reprinted_first_when_back(make_kiosk):
+    printer = RunsOutOfPaper()
+    kiosk = make_kiosk(printer=printer)
+    kiosk.handle_press("B")
+    printer.runs_out = True
+    outcome = kiosk.handle_press("B")
+    assert (outcome.ticket.number, outcome.printed) == (2, False)
+    assert kiosk.ledger.find("B", MON, 2).status == "print_failed"
+    assert kiosk.handle_press("B").kind == "refused"  # no number while the roll is empty
+    printer.state = PrinterStatus.OK  # paper reloaded
+    printer.clear()
+    kiosk.handle_press("A")
+    first, second = receipts(kiosk)
+    assert "CETAK ULANG" in first.text() and first.qr_payloads[0].split(":")[3:6:2] == ["B", "2"]
+    assert "CETAK ULANG" not in second.text() and second.qr_payloads[0].split(":")[3] == "A"
+    assert [kiosk.ledger.find("B", MON, n).status for n in (1, 2)] == ["printed", "reprinted"]
+    kiosk.tick()
+    assert len(receipts(kiosk)) == 2  # nothing printed twice
+
+
+def test_idle_tick_reprints_as_soon_as_printer_is_back(make_kiosk):
+    printer = RunsOutOfPaper()
+    kiosk = make_kiosk(printer=printer)
+    printer.runs_out = True
+    kiosk.handle_press("B")
+    printer.state = PrinterStatus.OK
+    kiosk.tick()
+    assert "CETAK ULANG" in receipts(kiosk)[-1].text()
+    assert kiosk.ledger.find("B", MON, 1).status == "reprinted"
+
+
+def test_unconfirmed_print_at_restart_is_reported_not_reprinted(make_kiosk, system):
+    kiosk = make_kiosk()
+    ticket = kiosk.ledger.issue_ticket(kiosk.config.service("B"), [MON], at("2026-11-23 09:00"))
+    kiosk.stop()  # as if the power went between the commit and the print
+    again = make_kiosk()
+    again._report_unconfirmed()
+    assert again.ledger.state()["unconfirmed_prints"] == ["B-001 2026-11-23"]
+    assert again.ledger.find("B", MON, ticket.number).status == "issued"
+    again.tick()
+    assert again.printer.output == b""
+
+
+def test_refused_press_blinks_its_led(gpio, make_kiosk):
+    printer = DummyPrinter()
+    kiosk = make_kiosk(printer=printer, buttons=gpio_buttons(gpio))
+    kiosk.start()
+    printer.state = PrinterStatus.PAPER_OUT
+    kiosk.tick()
+    assert kiosk.handle_press("A").kind == "refused"
+    assert kiosk._leds == {"A": LedMode.FAST, "B": LedMode.OFF}
+    kiosk._refused_until["A"] = 0  # the blink has run its time
+    kiosk.tick()
+    assert kiosk._leds["A"] is LedMode.OFF

@@ -11,6 +11,9 @@ from kiosk.backends import load_backend
 from kiosk.printer.errors import PrinterError, UnknownBackend
 
 BACKENDS = {
+    "serial": "kiosk.printer.serialport:SerialPrinter",
+    "tcp": "kiosk.printer.tcp:TcpPrinter",
+    "usb": "kiosk.printer.usb:UsbPrinter",
     "file": "kiosk.printer.file:FilePrinter",
     "dummy": "kiosk.printer.dummy:DummyPrinter",
     "sim": "kiosk.printer.sim:SimPrinter",
