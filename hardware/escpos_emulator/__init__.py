@@ -1,0 +1,1 @@
+"""An ESC/POS thermal printer emulator on real links: a pseudo-terminal and TCP."""
