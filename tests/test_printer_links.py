@@ -83,6 +83,7 @@ def test_tcp_printer_that_never_answers_status_is_unknown_not_a_hang():
         printer.open()
         conn, _ = server.accept()
         assert printer.status() is PrinterStatus.UNKNOWN
+        assert conn.recv(3) == b"\x10\x04\x01"  # it did ask
         answer = threading.Thread(target=lambda: (conn.recv(3), conn.sendall(b"\xff")))  # garbage
         answer.start()
         assert printer.status() is PrinterStatus.UNKNOWN and printer.garbage_answers == 1
