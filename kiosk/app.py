@@ -50,8 +50,8 @@ class Kiosk:
         self.clock = clock
         self.buttons = buttons
         self.guard = guard
-        self.paper = layout.Paper(config.printer["paper_width_mm"], config.printer["code_page"],
-                                  config.printer["profile"])
+        p = config.printer
+        self.paper = layout.Paper(p["paper_width_mm"], p["code_page"], p["profile"], p["qr_code"])
         self._key = key
         self._queue: queue.Queue = queue.Queue(QUEUE_LIMIT)
         self._stop = threading.Event()

@@ -64,6 +64,7 @@ SCHEMA = {
         "paper_width_mm": Key("int", 58),
         "code_page": Key("str", "CP437"),
         "profile": Key("str", "default"),
+        "qr_code": Key("str", "native"),
     },
     "buttons": {
         "backend": Key("str", "gpio"),
@@ -88,6 +89,7 @@ CHOICES = {
     ("printer", "backend"): ("file", "serial", "tcp", "usb", "sim", "dummy"),
     ("printer", "baud_rate"): (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200),
     ("printer", "flow_control"): ("none", "rtscts", "dsrdtr", "xonxoff"),
+    ("printer", "qr_code"): ("native", "image"),
     ("printer", "paper_width_mm"): (58, 80),
     ("buttons", "backend"): ("gpio", "keyboard"),
     ("buttons", "pin_factory"): ("", "mock", "lgpio", "rpigpio", "native"),

@@ -52,10 +52,13 @@ class Paper:
     width_mm: int = 58
     code_page: str = "CP437"
     profile: str = "default"  # a python-escpos printer profile name
+    qr_code: str = "native"  # "image" for the rare printer without GS ( k
 
     def __post_init__(self):
         if self.width_mm not in COLUMNS:
             raise ValueError(f"paper width_mm {self.width_mm!r} is not supported; use 58 or 80")
+        if self.qr_code not in ("native", "image"):
+            raise ValueError(f"qr_code {self.qr_code!r} is not supported; use \"native\" or \"image\"")
 
     @property
     def columns(self) -> int:
@@ -302,7 +305,10 @@ def _qr(p, paper: Paper, payload: str) -> None:
     from escpos.constants import QR_ECLEVEL_M
 
     p.ln()
-    p.qr(payload, ec=QR_ECLEVEL_M, size=qr_module_dots(paper, payload), native=True)
+    native = paper.qr_code == "native"
+    if not native:
+        p.set(align="center")  # ESC a centres a raster image too; escpos' center= needs a pixel width
+    p.qr(payload, ec=QR_ECLEVEL_M, size=qr_module_dots(paper, payload), native=native)
 
 
 def qr_module_dots(paper: Paper, payload: str) -> int:

@@ -397,3 +397,9 @@ def test_prepare_defaults_to_the_user_cache(tmp_path):
     result = run_python("import kiosk.layout as l; l.prepare()", XDG_CACHE_HOME=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert list((tmp_path / "antrean").glob("*.capabilities.pickle"))
+
+
+def test_image_qr_for_printers_without_native_qr():
+    data = ticket_bytes(Paper(qr_code="image"))
+    assert b"\x1d(k" not in data and b"\x1dv0" in data  # a raster GS v 0, no native QR
+    assert decode(data, strict=False)[0].cut

@@ -13,7 +13,7 @@ from typing import Callable
 
 from kiosk.printer.errors import DecodeError
 
-ESC, GS, LF = b"\x1b", b"\x1d", b"\n"
+ESC, GS, LF, DLE = b"\x1b", b"\x1d", b"\n", b"\x10"
 CELL_W, CELL_H = 12, 24  # font A in dots
 
 # ESC t numbers as Epson assigns them, to Python codecs. Other makes differ:
@@ -89,6 +89,23 @@ class Receipt:
         return "\n".join(rows)
 
 
+@dataclass(frozen=True)
+class RealTime:
+    """A real-time command (DLE EOT, DLE ENQ, DLE DC4): acted on as it arrives, never printed.
+
+    A printer answers or obeys it even while it cannot print; a decoder
+    reading captured bytes just passes it to ``Head.on_realtime``, if set.
+    """
+
+    name: str  # "DLE EOT", "DLE ENQ" or "DLE DC4"
+    args: bytes
+
+    @property
+    def size(self) -> int:
+        """Bytes it took on the wire, prefix included."""
+        return 2 + len(self.args)
+
+
 class BadParameter(Exception):
     """A known command with a parameter the printer would reject."""
 
@@ -108,6 +125,7 @@ class Head:
         self.code_pages = code_pages
         self.receipt = Receipt()
         self.finished: list[Receipt] = []
+        self.on_realtime: Callable[[RealTime], None] | None = None
         self.initialize()
 
     def initialize(self) -> None:
@@ -144,6 +162,10 @@ class Head:
             self.line_feed()
         qr = self.qr
         self.receipt.items.append(QrCode(qr.data, qr.module_dots, qr.ec, qr.model, self.style.align))
+
+    def realtime(self, command: RealTime) -> None:
+        if self.on_realtime is not None:
+            self.on_realtime(command)
 
     def cut(self) -> None:
         if self.pending:
@@ -220,6 +242,15 @@ def _qr_print(head: Head, body: bytes) -> None:
 QR_FUNCTIONS = {65: _qr_model, 67: _qr_module, 69: _qr_ec, 80: _qr_store, 81: _qr_print}
 
 
+def _realtime(name: str, valid: range | None) -> Callable[[Head, bytes], None]:
+    """A table row's action for a real-time command: hand it to the head's hook, print nothing."""
+    def apply(head: Head, args: bytes) -> None:
+        if valid is not None and args[0] not in valid:
+            raise BadParameter(f"{name} n {args[0]} is outside {valid.start}..{valid.stop - 1}")
+        head.realtime(RealTime(name, bytes(args)))
+    return apply
+
+
 # --- parameter lengths that depend on the bytes: (first PEEK bytes after the prefix)
 # -> parameter count, or None when more bytes must arrive first.
 PEEK = 4
@@ -232,6 +263,15 @@ def _cut_length(rest: bytes) -> int | None:
 
 def _block_length(rest: bytes) -> int | None:
     return None if len(rest) < 2 else 2 + rest[0] + 256 * rest[1]
+
+
+# DLE DC4 fn and its parameters: 1 pulse (m t), 2 power off (a b), 8 clear buffers (d1..d7).
+# Other functions are taken as fn m t, the common shape.
+DC4_LENGTHS = {1: 3, 2: 3, 8: 8}
+
+
+def _dc4_length(rest: bytes) -> int | None:
+    return DC4_LENGTHS.get(rest[0], 3) if rest else None
 
 
 @dataclass(frozen=True)
@@ -255,6 +295,11 @@ COMMANDS: dict[bytes, Command] = {
     GS + b"B": Command("GS B reverse", 1, lambda head, args: head.restyle(invert=bool(args[0] & 1))),
     GS + b"V": Command("GS V cut", _cut_length, lambda head, args: head.cut()),
     GS + b"(k": Command("GS ( k 2D code", _block_length, _two_d_code),
+    # Real-time commands. Found here, by command structure, so a 0x10 that is a
+    # parameter (a GS ( k length, QR data) is never mistaken for one.
+    DLE + b"\x04": Command("DLE EOT status", 1, _realtime("DLE EOT", range(1, 5))),
+    DLE + b"\x05": Command("DLE ENQ request", 1, _realtime("DLE ENQ", range(0, 3))),
+    DLE + b"\x14": Command("DLE DC4 real-time", _dc4_length, _realtime("DLE DC4", None)),
 }
 _PREFIX_SIZES = sorted({len(prefix) for prefix in COMMANDS}, reverse=True)
 # Starts of prefixes, so a chunk ending in ESC or GS ( waits for the rest.
@@ -279,9 +324,17 @@ class Decoder:
     ignores the command, any other control byte is dropped.
     """
 
-    def __init__(self, strict: bool = True, code_pages: dict[int, str] | None = None):
+    def __init__(self, strict: bool = True, code_pages: dict[int, str] | None = None,
+                 on_realtime: Callable[[RealTime], None] | None = None, head: Head | None = None):
+        """``on_realtime`` is called with each real-time command as it completes.
+
+        ``head`` lets an emulator bring its own :class:`Head` subclass (one that
+        prints only while the paper is in, say); ``code_pages`` is then the head's.
+        """
         self.strict = strict
-        self.head = Head(CODE_PAGES if code_pages is None else code_pages)
+        self.head = head if head is not None else Head(CODE_PAGES if code_pages is None else code_pages)
+        if on_realtime is not None:
+            self.head.on_realtime = on_realtime
         self._buf = bytearray()
         self._base = 0  # offset of _buf[0] in everything fed so far
 
@@ -296,6 +349,13 @@ class Decoder:
         del self._buf[:pos]
         self._base += pos
         return self._take_finished()
+
+    def discard_partial(self) -> int:
+        """Forget a command cut short (its sender went away); the number of bytes forgotten."""
+        count = len(self._buf)
+        self._base += count
+        self._buf.clear()
+        return count
 
     def finish(self) -> list[Receipt]:
         """End of input: a truncated command is an error (strict) and uncut content a last receipt."""
