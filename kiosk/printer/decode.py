@@ -5,7 +5,9 @@ be shown as plain text or drawn as a PNG. The parser is table-driven:
 :data:`COMMANDS` maps each command's prefix to its parameter length and to
 what it does to the print head, so growing this into a printer emulator means
 adding rows, not branches. It is incremental (:class:`Decoder.feed`) because
-a printer link delivers bytes in arbitrary chunks.
+a printer link delivers bytes in arbitrary chunks. Real-time commands (DLE
+EOT, DLE ENQ, DLE DC4) are rows too: they call a hook instead of printing,
+which is how the printer emulator (``escpos_emulator``) answers status queries.
 """
 
 from dataclasses import dataclass, field, replace
@@ -61,6 +63,21 @@ class QrCode:
     @property
     def payload(self) -> str:
         return self.data.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class RasterImage:
+    """GS v 0: a bitmap, ``width_bytes`` * 8 dots wide, one bit per dot, 1 = black."""
+
+    data: bytes
+    width_bytes: int
+    height: int
+    scale: tuple[int, int] = (1, 1)  # double width and/or height, from the mode byte
+    align: str = "left"
+
+    @property
+    def width(self) -> int:
+        return self.width_bytes * 8
 
 
 @dataclass
@@ -143,8 +160,12 @@ class Head:
             self.pending_style = self.style
         self.pending += text
 
+    def emit(self, item) -> None:
+        """Put a line, QR code or image on paper: the one place output goes (an emulator gates it)."""
+        self.receipt.items.append(item)
+
     def line_feed(self) -> None:
-        self.receipt.items.append(Line(self.pending, self.pending_style or self.style))
+        self.emit(Line(self.pending, self.pending_style or self.style))
         self.pending, self.pending_style = "", None
 
     def feed(self, lines: int) -> None:
@@ -161,7 +182,12 @@ class Head:
         if self.pending:
             self.line_feed()
         qr = self.qr
-        self.receipt.items.append(QrCode(qr.data, qr.module_dots, qr.ec, qr.model, self.style.align))
+        self.emit(QrCode(qr.data, qr.module_dots, qr.ec, qr.model, self.style.align))
+
+    def print_raster(self, image: RasterImage) -> None:
+        if self.pending:
+            self.line_feed()
+        self.emit(replace(image, align=self.style.align))
 
     def realtime(self, command: RealTime) -> None:
         if self.on_realtime is not None:
@@ -253,7 +279,7 @@ def _realtime(name: str, valid: range | None) -> Callable[[Head, bytes], None]:
 
 # --- parameter lengths that depend on the bytes: (first PEEK bytes after the prefix)
 # -> parameter count, or None when more bytes must arrive first.
-PEEK = 4
+PEEK = 5
 
 def _cut_length(rest: bytes) -> int | None:
     if not rest:
@@ -263,6 +289,22 @@ def _cut_length(rest: bytes) -> int | None:
 
 def _block_length(rest: bytes) -> int | None:
     return None if len(rest) < 2 else 2 + rest[0] + 256 * rest[1]
+
+
+RASTER_SCALES = {0: (1, 1), 1: (2, 1), 2: (1, 2), 3: (2, 2), 48: (1, 1), 49: (2, 1), 50: (1, 2), 51: (2, 2)}
+
+
+def _raster_length(rest: bytes) -> int | None:
+    """GS v 0 m xL xH yL yH d1...dk: k = width bytes * height; the data may hold any byte, 0x10 too."""
+    if len(rest) < 5:
+        return None
+    return 5 + (rest[1] + 256 * rest[2]) * (rest[3] + 256 * rest[4])
+
+
+def _raster(head: Head, args: bytes) -> None:
+    width_bytes, height = args[1] + 256 * args[2], args[3] + 256 * args[4]
+    scale = _one_of(RASTER_SCALES, args[0], "raster image mode")
+    head.print_raster(RasterImage(bytes(args[5:]), width_bytes, height, scale))
 
 
 # DLE DC4 fn and its parameters: 1 pulse (m t), 2 power off (a b), 8 clear buffers (d1..d7).
@@ -295,6 +337,7 @@ COMMANDS: dict[bytes, Command] = {
     GS + b"B": Command("GS B reverse", 1, lambda head, args: head.restyle(invert=bool(args[0] & 1))),
     GS + b"V": Command("GS V cut", _cut_length, lambda head, args: head.cut()),
     GS + b"(k": Command("GS ( k 2D code", _block_length, _two_d_code),
+    GS + b"v0": Command("GS v 0 raster image", _raster_length, _raster),  # python-escpos' image(), QR as image
     # Real-time commands. Found here, by command structure, so a 0x10 that is a
     # parameter (a GS ( k length, QR data) is never mistaken for one.
     DLE + b"\x04": Command("DLE EOT status", 1, _realtime("DLE EOT", range(1, 5))),
@@ -431,6 +474,9 @@ def decode(data: bytes, *, strict: bool = True, code_pages: dict[int, str] | Non
 def _text_rows(item, columns: int) -> list[str]:
     if isinstance(item, QrCode):
         return [_aligned(row, item.align, columns) for row in _chunks(f"[QR {item.payload}]", columns)]
+    if isinstance(item, RasterImage):
+        size = f"[image {item.width * item.scale[0]}x{item.height * item.scale[1]}]"
+        return [_aligned(row, item.align, columns) for row in _chunks(size, columns)]
     width = item.style.width
     rows = _chunks(item.text, max(1, columns // width))
     return [_aligned(_widen(row, width), item.style.align, columns) for row in rows]
@@ -476,6 +522,8 @@ def _x(align: str, width: int, width_px: int) -> int:
 def _item_blocks(item, width_px: int) -> list:
     if isinstance(item, QrCode):
         return [(_qr_image(item), item.align)]
+    if isinstance(item, RasterImage):
+        return [(_raster_image(item), item.align)]
     style = item.style
     rows = _chunks(item.text, max(1, width_px // CELL_W // style.width))
     return [(_text_image(row, style), style.align) for row in rows]
@@ -515,3 +563,12 @@ def _qr_image(qr: QrCode):
     code.add_data(qr.data)
     code.make(fit=True)
     return code.make_image().get_image().convert("L")
+
+
+def _raster_image(image: RasterImage):
+    from PIL import Image, ImageOps
+
+    bitmap = Image.frombytes("1", (image.width, image.height), image.data)  # PIL's 1 is white, the printer's black
+    bitmap = ImageOps.invert(bitmap.convert("L"))
+    width, height = image.scale
+    return bitmap.resize((bitmap.width * width, bitmap.height * height), Image.NEAREST)
