@@ -62,9 +62,11 @@ class SerialPrinter(LinkPrinter):
             raise LinkLost(f"serial printer {self.port!r} went away: {exc}") from None
 
     def _discard_input(self) -> None:
+        import termios
+
         try:
             self._serial.reset_input_buffer()
-        except OSError as exc:
+        except (OSError, termios.error) as exc:  # termios.error is no OSError: a hung-up tty raises it
             raise LinkLost(f"serial printer {self.port!r} went away: {exc}") from None
 
     def _answer_timeout(self) -> float:
