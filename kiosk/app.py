@@ -335,3 +335,33 @@ def printer_options(config: Config) -> dict:
         return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets"),
                 "width_px": layout.Paper(p["paper_width_mm"]).dots}
     return {"backend": p["backend"], **{arg: p[key] for arg, key in PRINTER_OPTIONS[p["backend"]]}}
+
+
+def buttons_from_config(config: Config, stream=None):
+    from kiosk.buttons import ButtonSpec, make_button_source
+
+    b = config.buttons
+    specs = [ButtonSpec(s.code, s.button, s.led) for s in config.services]
+    if b["backend"] == "keyboard":
+        return make_button_source("keyboard", specs, stream=stream)
+    return make_button_source("gpio", specs, pull_up=b["pull_up"], bounce_time_ms=b["bounce_time_ms"],
+                              pin_factory=b["pin_factory"] or None)
+
+
+def run_kiosk(config: Config, buttons) -> int:
+    """Serve presses until the button source ends or SIGTERM; then finish what is queued."""
+    import signal
+
+    kiosk = build_kiosk(config, buttons=buttons)
+    signal.signal(signal.SIGTERM, lambda *_: kiosk.ended.set())
+    kiosk.start()
+    log.info("ready", extra={"kiosk_id": config.id, "printer": kiosk.printer_status.value,
+                             "services": [s.code for s in config.services]})
+    try:
+        kiosk.ended.wait()
+    except KeyboardInterrupt:
+        pass
+    kiosk.drain()
+    kiosk.stop()
+    log.info("stopped")
+    return 0

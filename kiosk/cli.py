@@ -9,7 +9,6 @@ import datetime as dt
 import json
 import logging
 import os
-import signal
 import sys
 
 from kiosk.errors import ConfigError, KioskError
@@ -89,19 +88,16 @@ def cmd_check_config(args) -> int:
 
 
 def cmd_run(args) -> int:
+    from kiosk.app import buttons_from_config, run_kiosk
+
     cfg = _load(args)
-    return _serve(cfg, _make_buttons(cfg))
+    return run_kiosk(cfg, buttons_from_config(cfg))
 
 
 def cmd_demo(args) -> int:
     from kiosk import demo
 
-    cfg = demo.demo_config(args.data_dir, args.paper)
-    _setup_logging(cfg)
-    stream = demo.key_stream(args.press)
-    if args.press is None:
-        print(demo.WELCOME, file=sys.stderr)
-    return _serve(cfg, _make_buttons(cfg, stream=stream))
+    return demo.run(args.data_dir, args.paper, args.press)
 
 
 def cmd_status(args) -> int:
@@ -140,35 +136,6 @@ def cmd_reprint(args) -> int:
 
 
 # ---------------------------------------------------------------- helpers
-
-def _serve(cfg, buttons) -> int:
-    from kiosk.app import build_kiosk
-
-    kiosk = build_kiosk(cfg, buttons=buttons)
-    signal.signal(signal.SIGTERM, lambda *_: kiosk.ended.set())
-    kiosk.start()
-    log.info("ready", extra={"kiosk_id": cfg.id, "printer": kiosk.printer_status.value,
-                             "services": [s.code for s in cfg.services]})
-    try:
-        kiosk.ended.wait()
-    except KeyboardInterrupt:
-        pass
-    kiosk.drain()
-    kiosk.stop()
-    log.info("stopped")
-    return 0
-
-
-def _make_buttons(cfg, stream=None):
-    from kiosk.buttons import ButtonSpec, make_button_source
-
-    b = cfg.buttons
-    specs = [ButtonSpec(s.code, s.button, s.led) for s in cfg.services]
-    if b["backend"] == "keyboard":
-        return make_button_source("keyboard", specs, stream=stream)
-    return make_button_source("gpio", specs, pull_up=b["pull_up"], bounce_time_ms=b["bounce_time_ms"],
-                              pin_factory=b["pin_factory"] or None)
-
 
 def _load(args, logs: bool = True):
     from kiosk import config

@@ -87,4 +87,5 @@ def test_demo_runs_without_hardware(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "A-001" in result.stdout.replace(" ", "") and "C-001" in result.stdout.replace(" ", "")
     assert sorted(p.name for p in (tmp_path / "d" / "tickets").iterdir())[:2] == \
-        ["ticket-0001.png", "ticket-0001.txt"]
+        ["doc-0001.png", "doc-0001.txt"]
+    assert "ticket issued" in result.stderr and "Traceback" not in result.stderr
