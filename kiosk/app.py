@@ -28,6 +28,7 @@ from kiosk.ticket import Ticket
 
 log = logging.getLogger("kiosk")
 IDLE_POLL_S = 1.0  # how often the idle kiosk re-checks printer, clock and LEDs
+FAULT_POLL_S = 0.25  # faster while the printer is down, so a reload is noticed at once
 REFUSED_BLINK_S = 1.5  # how long a refused press blinks its LED
 QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
 
@@ -101,7 +102,8 @@ class Kiosk:
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
-                item = self._queue.get(timeout=IDLE_POLL_S)
+                poll = IDLE_POLL_S if self.printer_status.can_print else FAULT_POLL_S
+                item = self._queue.get(timeout=poll)
             except queue.Empty:
                 item = None
             try:
