@@ -136,7 +136,7 @@ class Kiosk:
             return Outcome("ignored", code, reason="cooldown")
         if not self._check_printer().can_print:
             return self._refuse(code)
-        self._reprint_failed()  # tickets owed from a failed print go out first
+        self._print_owed()  # tickets owed from a failed print or a staff request go out first
         self._set_led(code, LedMode.FAST)
         try:
             return self._issue(service)
@@ -183,10 +183,10 @@ class Kiosk:
         self._check_printer()
         return False
 
-    def _reprint_failed(self) -> None:
-        """Print again, marked CETAK ULANG, every ticket of today or later whose print failed."""
-        for ticket in self.ledger.failed_prints(self.clock.now().date()):
-            log.info("reprinting after a failed print", extra={"ticket": ticket.label})
+    def _print_owed(self) -> None:
+        """Print again, marked CETAK ULANG, failed tickets of today or later and staff requests."""
+        for ticket in self.ledger.owed_prints(self.clock.now().date()):
+            log.info("printing again", extra={"ticket": ticket.label, "status": ticket.status})
             if not self._print_ticket(ticket, reprint=True):
                 return
 
@@ -211,12 +211,12 @@ class Kiosk:
 
     def reprint(self, code: str, day, number: int) -> Ticket:
         """Staff reprint: marked CETAK ULANG so two slips with one number are told apart."""
-        ticket = self.ledger.find(code, day, number)
-        if ticket.status == "void":
-            raise PrinterError(f"ticket {ticket.label} for {day} is void; it cannot be reprinted")
-        self._open_printer()
-        if not self._print_ticket(ticket, reprint=True):
-            raise PrinterError(f"reprint of {ticket.label} failed; printer is {self.printer_status.value}")
+        ticket = self.ledger.request_reprint(code, day, number, self.clock.now())
+        if self._check_printer().can_print:
+            self._print_owed()
+        if self.ledger.reprint_pending(ticket.id):
+            raise PrinterError(f"reprint of {ticket.label} is queued: the printer is {self.printer_status.value}; "
+                               "it prints as soon as the printer is back")
         return ticket
 
     def _burst_alarm(self, code: str, now) -> None:
@@ -231,7 +231,7 @@ class Kiosk:
     def tick(self) -> None:
         """Idle housekeeping: printer status, owed reprints, clock state, LEDs (the day may have rolled)."""
         if self._check_printer().can_print:
-            self._reprint_failed()
+            self._print_owed()
         self._check_clock()
         self._refresh_leds()
 
@@ -354,6 +354,9 @@ def run_kiosk(config: Config, buttons) -> int:
     """Serve presses until the button source ends or SIGTERM; then finish what is queued."""
     import signal
 
+    from kiosk import lock
+
+    lock.hold(config.data_dir)  # held until the process ends
     kiosk = build_kiosk(config, buttons=buttons)
     signal.signal(signal.SIGTERM, lambda *_: kiosk.ended.set())
     kiosk.start()

@@ -14,6 +14,7 @@ import sys
 from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger("kiosk")
+REPRINT_WAIT_S = 5.0  # a running kiosk prints a request within a second or two
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,17 +126,50 @@ def cmd_void(args) -> int:
 
 
 def cmd_reprint(args) -> int:
+    from kiosk import lock
+
+    cfg = _load(args, logs=False)
+    try:
+        held = lock.hold(cfg.data_dir)
+    except lock.KioskRunning:
+        return _reprint_through_running_kiosk(args)
+    try:
+        return _reprint_here(cfg, args)
+    finally:
+        lock.release(held)
+
+
+def _reprint_here(cfg, args) -> int:
+    """No kiosk is running: open the printer ourselves."""
     from kiosk.app import build_kiosk
 
-    kiosk = build_kiosk(_load(args))
-    day = _date(args.date, kiosk.clock.now())
-    ticket = kiosk.reprint(_service(kiosk.config, args.service).code, day, args.value)
-    kiosk.printer.close()
+    kiosk = build_kiosk(cfg)
+    try:
+        day = _date(args.date, kiosk.clock.now())
+        ticket = kiosk.reprint(_service(cfg, args.service).code, day, args.value)
+    finally:
+        kiosk.printer.close()
     print(f"ticket {ticket.label} for {day} reprinted")
     return 0
 
 
-# ---------------------------------------------------------------- helpers
+def _reprint_through_running_kiosk(args) -> int:
+    """The running kiosk owns the printer: leave it a request and watch it being printed."""
+    import time
+
+    cfg, ledger, clock = _open_ledger(args)
+    day = _date(args.date, clock.now())
+    ticket = ledger.request_reprint(_service(cfg, args.service).code, day, args.value, clock.now())
+    deadline = time.monotonic() + REPRINT_WAIT_S
+    while ledger.reprint_pending(ticket.id) and time.monotonic() < deadline:
+        time.sleep(0.1)  # another process does the work; the ledger is all we share
+    if ledger.reprint_pending(ticket.id):
+        print(f"ticket {ticket.label} for {day}: reprint queued; the kiosk prints it when its printer "
+              "is ready (see `kiosk status`)")
+        return 1
+    print(f"ticket {ticket.label} for {day} reprinted by the running kiosk")
+    return 0
+
 
 def _load(args, logs: bool = True):
     from kiosk import config

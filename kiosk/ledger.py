@@ -18,7 +18,7 @@ from kiosk.config import Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ticket import Ticket
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2 added reprint_requests
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     id             INTEGER PRIMARY KEY,
@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS events (
     at   INTEGER NOT NULL,                      -- unix time, milliseconds
     kind TEXT    NOT NULL,
     data TEXT    NOT NULL                       -- JSON object
+);
+CREATE TABLE IF NOT EXISTS reprint_requests (      -- staff asked; the running kiosk prints them
+    ticket_id    INTEGER PRIMARY KEY REFERENCES tickets (id),
+    requested_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS kiosk_state (
     key        TEXT PRIMARY KEY,
@@ -111,6 +115,7 @@ class Ledger:
         with self._write() as db:
             db.execute("UPDATE tickets SET status = ?, print_attempts = print_attempts + 1 "
                        "WHERE id = ? AND status != 'void'", (status, ticket_id))
+            db.execute("DELETE FROM reprint_requests WHERE ticket_id = ?", (ticket_id,))
 
     def mark_print_failed(self, ticket_id: int, error: str, at: dt.datetime) -> None:
         with self._write() as db:
@@ -126,13 +131,31 @@ class Ledger:
                                     "AND status IN ('issued', 'print_failed') ORDER BY id").fetchall()
             return [self._ticket(self._db, row) for row in rows]
 
-    def failed_prints(self, from_day: dt.date) -> list[Ticket]:
-        """Tickets whose print failed, for ``from_day`` or later: owed to citizens, oldest first."""
+    def owed_prints(self, from_day: dt.date) -> list[Ticket]:
+        """Tickets to print again, oldest first: failed ones for ``from_day`` or later, and staff requests."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE status = 'print_failed' "
-                                    "AND status IN ('issued', 'print_failed') AND service_day >= ? ORDER BY id",
-                                    (from_day.isoformat(),)).fetchall()
-            return [self._ticket(self._db, row) for row in rows]
+            rows = self._db.execute(
+                f"SELECT {TICKET_COLUMNS} FROM tickets WHERE (status = 'print_failed' "
+                "AND status IN ('issued', 'print_failed') AND service_day >= ?) "
+                "OR id IN (SELECT ticket_id FROM reprint_requests) ORDER BY id",
+                (from_day.isoformat(),)).fetchall()
+            return [self._ticket(self._db, row) for row in rows if row[6] != "void"]
+
+    def request_reprint(self, code: str, day: dt.date, number: int, at: dt.datetime) -> Ticket:
+        """Staff ask for a ticket again; the kiosk that owns the printer prints it."""
+        ticket = self.find(code, day, number)
+        if ticket.status == "void":
+            raise LedgerError(f"ticket {ticket.label} for {day} is void; it cannot be reprinted")
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO reprint_requests VALUES (?, ?)", (ticket.id, to_ms(at)))
+            self._event(db, at, "reprint_requested", {"ticket_id": ticket.id, "service": code,
+                                                      "service_day": day.isoformat(), "number": number})
+        return ticket
+
+    def reprint_pending(self, ticket_id: int) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM reprint_requests WHERE ticket_id = ?",
+                                    (ticket_id,)).fetchone() is not None
 
     # ------------------------------------------------------------ quotas and counts
 

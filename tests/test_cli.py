@@ -89,3 +89,37 @@ def test_demo_runs_without_hardware(tmp_path):
     assert sorted(p.name for p in (tmp_path / "d" / "tickets").iterdir())[:2] == \
         ["doc-0001.png", "doc-0001.txt"]
     assert "ticket issued" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_reprint_goes_through_the_running_kiosk(tmp_path):
+    from test_power_cut import start_kiosk
+
+    path = tmp_path / "kiosk.toml"
+    path.write_text(CONFIG.format(data_dir=tmp_path, quota=5))
+    running = start_kiosk(path)
+    try:
+        second = kiosk("run", "--config", str(path), stdin="")
+        assert second.returncode == 1 and "a kiosk is already running" in second.stderr
+        running.stdin.write(b"a\n")
+        running.stdin.flush()
+        wait_for_tickets(tmp_path, 1)
+        result = kiosk("reprint", "A", "today", "1", "--config", str(path))
+        assert result.returncode == 0 and "reprinted by the running kiosk" in result.stdout
+        receipts = decode((tmp_path / "printer.out").read_bytes())
+        assert ["CETAK ULANG" in r.text() for r in receipts] == [False, True]
+        assert receipts[0].qr_payloads == receipts[1].qr_payloads
+    finally:
+        running.stdin.close()
+        assert running.wait(timeout=30) == 0
+
+
+def wait_for_tickets(data_dir, n):
+    """Poll the ledger of another process until ``n`` tickets are printed (it is a separate process)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if len(ledger_rows(data_dir)[0]) >= n and all(row[6] == "printed" for row in ledger_rows(data_dir)[0]):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {n} printed tickets after 30 s")
