@@ -32,11 +32,13 @@ def _one(config, ledger, service, today: dt.date, days: list[dt.date]) -> dict:
 
 
 def snapshot(config: Config, ledger, clock, printer: str) -> dict:
-    """Everything a technician asks first: counts, next free days, printer and clock."""
+    """Everything a technician asks first: counts, next free days, printer, clock, prints owed."""
     now = clock.now()
     return {
         "kiosk_id": config.id, "office_id": config.office_id, "now": now.isoformat(timespec="seconds"),
         "services": service_status(config, ledger, now),
         "printer": printer,
         "clock": {"suspect": clock.suspect, "reason": clock.suspect_reason},
+        "owed_prints": [f"{t.label} {t.service_day}" for t in ledger.owed_prints(now.date())],
+        "unconfirmed_prints": ledger.state().get("unconfirmed_prints", []),
     }

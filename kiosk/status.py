@@ -31,4 +31,9 @@ def format_status(status: dict) -> str:
     lines.append(f"printer: {status['printer']}")
     clock = status["clock"]
     lines.append(f"clock: {'SUSPECT: ' + clock['reason'] if clock['suspect'] else 'ok'}")
+    if status["owed_prints"]:
+        lines.append(f"to print again when the printer is back: {', '.join(status['owed_prints'])}")
+    if status["unconfirmed_prints"]:
+        lines.append("print not confirmed before a restart (reprint if the citizen asks): "
+                     + ", ".join(status["unconfirmed_prints"]))
     return "\n".join(lines)
