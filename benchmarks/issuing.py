@@ -29,8 +29,7 @@ import sys
 import tempfile
 import time
 
-from _common import (QUOTA, SERVICES, config_text, machine, mib, ms, percentile, say, service_days,
-                     table, verdict)
+from _common import QUOTA, SERVICES, config_text, machine, mib, ms, percentile, say, service_days, table, verdict
 
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
@@ -285,7 +284,7 @@ def main(argv=None) -> int:
 
     p99_empty, p99_hist = percentile(empty["lat"], 99), percentile(hist["lat"], 99)
     ratio = p99_hist / p99_empty
-    print(f"# Issuing overhead: press to first printer byte (incl. durable SQLite commit)\n")
+    print("# Issuing overhead: press to first printer byte (incl. durable SQLite commit)\n")
     print(f"Machine: {machine()}")
     print(f"Config: {len(SERVICES)} services x quota {QUOTA}/day, booking horizon 10, 58 mm, "
           f"file printer; {presses} measured presses per ledger after {WARMUP_PRESSES} warm-up presses; "

@@ -26,8 +26,8 @@ import threading
 import time
 
 from _common import config_text, machine, ms, percentile, say, table, verdict
-
 from issuing import fill_history
+
 from kiosk import config as kconfig
 from kiosk.printer.decode import decode
 

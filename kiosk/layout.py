@@ -6,7 +6,9 @@ cheap: python-escpos (with Pillow, qrcode, yaml, ...) is imported on first
 use, or up front by :func:`prepare`.
 """
 
+import contextlib
 import functools
+import io
 import logging
 import os
 import textwrap
@@ -308,7 +310,10 @@ def _qr(p, paper: Paper, payload: str) -> None:
     native = paper.qr_code == "native"
     if not native:
         p.set(align="center")  # ESC a centres a raster image too; escpos' center= needs a pixel width
-    p.qr(payload, ec=QR_ECLEVEL_M, size=qr_module_dots(paper, payload), native=native)
+    # python-escpos print()s a notice about profiles without a pixel width on every image;
+    # stdout is not our log.
+    with contextlib.redirect_stdout(io.StringIO()):
+        p.qr(payload, ec=QR_ECLEVEL_M, size=qr_module_dots(paper, payload), native=native)
 
 
 def qr_module_dots(paper: Paper, payload: str) -> int:

@@ -8,6 +8,9 @@ from kiosk.printer.link import LinkLost, LinkPrinter
 FLOW_CONTROL = {"none": {}, "rtscts": {"rtscts": True}, "dsrdtr": {"dsrdtr": True},
                 "xonxoff": {"xonxoff": True}}
 BITS_PER_BYTE = 10  # start + 8 data + stop
+# pyserial's write_timeout bounds one write() call; writing in chunks makes it mean
+# "the printer took nothing for this long", so a large slow image is not a fault.
+CHUNK = 512
 
 
 class SerialPrinter(LinkPrinter):
@@ -40,6 +43,10 @@ class SerialPrinter(LinkPrinter):
                 pass  # already gone with the cable
 
     def _write(self, data: bytes) -> None:
+        for start in range(0, len(data), CHUNK):
+            self._write_chunk(data[start:start + CHUNK])
+
+    def _write_chunk(self, data: bytes) -> None:
         import serial
 
         try:
