@@ -1,0 +1,1 @@
+"""Network probes: ICMP, TCP connect, DNS, HTTP(S). Each returns a ProbeResult, never raises."""
