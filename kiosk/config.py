@@ -109,6 +109,7 @@ MINIMUM = {
 }
 EXAMPLES = {
     "int": "a whole number, e.g. 150",
+    "float": "a number, e.g. 0.5",
     "bool": "true or false",
     "str": 'a quoted string, e.g. "abc"',
     "time": 'a time "HH:MM", e.g. "14:00"',
@@ -270,14 +271,20 @@ def _check_sections(raw: dict, problems: list) -> dict:
         problems.append(_unknown(name, value, list(SCHEMA[""]) + list(SCHEMA) + ["services"]))
     for section, keys in SCHEMA.items():
         table = raw if section == "" else raw.get(section, {})
-        if not isinstance(table, dict):
-            problems.append(f"[{section}] must be a table, got {table!r}; write it as [{section}]")
-            continue
-        if section:
-            problems += [_unknown(f"{section}.{k}", v, keys) for k, v in table.items() if k not in keys]
-        for key, spec in keys.items():
-            flat[section, key] = _typed(_dotted(section, key), table.get(key, spec.default), spec, problems)
+        values = check_table(section, table, keys, problems, allow_extra=not section)
+        flat.update({(section, key): value for key, value in values.items()})
     return flat
+
+
+def check_table(where: str, table, keys: dict[str, Key], problems: list, allow_extra: bool = False) -> dict:
+    """Type-check one TOML table against ``keys``, defaults filled in; bad values come back as None."""
+    if not isinstance(table, dict):
+        problems.append(f"{where} = {table!r} must be a table; write it as [{where}]")
+        return dict.fromkeys(keys)
+    if not allow_extra:
+        problems += [_unknown(_dotted(where, k), v, keys) for k, v in table.items() if k not in keys]
+    return {key: _typed(_dotted(where, key), table.get(key, spec.default), spec, problems)
+            for key, spec in keys.items()}
 
 
 def _typed(name: str, value, spec: Key, problems: list):
@@ -304,6 +311,10 @@ def _dotted(section: str, key: str) -> str:
 
 def _as_int(v):
     return v, isinstance(v, int) and not isinstance(v, bool)
+
+
+def _as_float(v):
+    return (float(v) if _as_int(v)[1] or isinstance(v, float) else None), _as_int(v)[1] or isinstance(v, float)
 
 
 def _as_bool(v):
@@ -358,7 +369,7 @@ def _as_pin(v):
 
 
 CONVERT = {
-    "int": _as_int, "bool": _as_bool, "str": _as_str, "time": _as_time,
+    "int": _as_int, "float": _as_float, "bool": _as_bool, "str": _as_str, "time": _as_time,
     "dates": _as_dates, "weekdays": _as_weekdays, "strings": _as_strings, "pin": _as_pin,
 }
 
@@ -379,13 +390,8 @@ def _check_services(items, problems: list) -> tuple[Service, ...]:
 
 def _check_service(index: int, item, problems: list) -> Service | None:
     where = f"services[{index}]"
-    if not isinstance(item, dict):
-        problems.append(f"{where} = {item!r} must be a table; write it as [[services]]")
-        return None
-    problems += [_unknown(f"{where}.{k}", v, SERVICE_SCHEMA) for k, v in item.items() if k not in SERVICE_SCHEMA]
     before = len(problems)
-    values = {k: _typed(f"{where}.{k}", item.get(k, spec.default), spec, problems)
-              for k, spec in SERVICE_SCHEMA.items()}
+    values = check_table(where, item, SERVICE_SCHEMA, problems)
     if len(problems) > before:
         return None
     if not re.fullmatch(r"[A-Z]", values["code"]):
