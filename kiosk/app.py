@@ -219,6 +219,21 @@ class Kiosk:
                                "it prints as soon as the printer is back")
         return ticket
 
+    def _test_prints(self) -> None:
+        for request_id in self.ledger.test_prints():
+            now = self.clock.now()
+            data = layout.render_test_slip(office_name=self.config.office_name, kiosk_id=self.config.id,
+                                           printed_at=now, printer=self.printer_status.value, paper=self.paper)
+            try:
+                self.printer.send(data)
+            except PrinterError as exc:
+                self.printer.close()
+                self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": False, "error": str(exc)})
+                return
+            status = self._check_printer()
+            self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": status.can_print,
+                                                       "printer": status.value})
+
     def _burst_alarm(self, code: str, now) -> None:
         guard = self.guard
         data = {"service": code, "tickets": guard.burst_count(code),
@@ -229,9 +244,10 @@ class Kiosk:
     # ------------------------------------------------------------ printer, clock, LEDs
 
     def tick(self) -> None:
-        """Idle housekeeping: printer status, owed reprints, clock state, LEDs (the day may have rolled)."""
+        """Idle housekeeping: printer status, owed reprints, requests, clock, LEDs (the day may roll)."""
         if self._check_printer().can_print:
             self._print_owed()
+            self._test_prints()
         self._check_clock()
         self._refresh_leds()
 

@@ -214,6 +214,18 @@ def render_full_slip(*, office_name: str, service_name: str, issued_at: datetime
     return _finish(p)
 
 
+def render_test_slip(*, office_name: str, kiosk_id: str, printed_at: datetime, printer: str,
+                     paper: Paper) -> bytes:
+    """A technician's test print: proves the link, the code page, the QR and the cutter."""
+    p = _start(paper)
+    _header(p, paper, office_name, "TES PRINTER")
+    _paragraph(p, paper, [f"Kiosk {kiosk_id}", format_issued(printed_at)])
+    _paragraph(p, paper, [f"Status printer: {printer}", f"Kertas {paper.width_mm} mm"])
+    _paragraph(p, paper, ["Bukan tiket antrean."], bold=True)
+    _qr(p, paper, f"TEST:{kiosk_id}:{printed_at:%Y%m%d%H%M%S}".upper())
+    return _finish(p)
+
+
 def _people_before(count: int) -> str:
     return f"Antrean sebelum Anda: {count}" if count else "Tidak ada antrean sebelum Anda"
 

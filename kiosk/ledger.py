@@ -18,7 +18,7 @@ from kiosk.config import Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ticket import Ticket
 
-SCHEMA_VERSION = 2  # 2 added reprint_requests
+SCHEMA_VERSION = 2  # 2 added requests
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     id             INTEGER PRIMARY KEY,
@@ -48,9 +48,12 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT    NOT NULL,
     data TEXT    NOT NULL                       -- JSON object
 );
-CREATE TABLE IF NOT EXISTS reprint_requests (      -- staff asked; the running kiosk prints them
-    ticket_id    INTEGER PRIMARY KEY REFERENCES tickets (id),
-    requested_at INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS requests (              -- asked by staff or the agent; the running kiosk does them
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('reprint', 'test_print')),
+    ticket_id    INTEGER REFERENCES tickets (id),
+    requested_at INTEGER NOT NULL,
+    UNIQUE (kind, ticket_id)
 );
 CREATE TABLE IF NOT EXISTS kiosk_state (
     key        TEXT PRIMARY KEY,
@@ -115,7 +118,7 @@ class Ledger:
         with self._write() as db:
             db.execute("UPDATE tickets SET status = ?, print_attempts = print_attempts + 1 "
                        "WHERE id = ? AND status != 'void'", (status, ticket_id))
-            db.execute("DELETE FROM reprint_requests WHERE ticket_id = ?", (ticket_id,))
+            db.execute("DELETE FROM requests WHERE kind = 'reprint' AND ticket_id = ?", (ticket_id,))
 
     def mark_print_failed(self, ticket_id: int, error: str, at: dt.datetime) -> None:
         with self._write() as db:
@@ -137,7 +140,7 @@ class Ledger:
             rows = self._db.execute(
                 f"SELECT {TICKET_COLUMNS} FROM tickets WHERE (status = 'print_failed' "
                 "AND status IN ('issued', 'print_failed') AND service_day >= ?) "
-                "OR id IN (SELECT ticket_id FROM reprint_requests) ORDER BY id",
+                "OR id IN (SELECT ticket_id FROM requests WHERE kind = 'reprint') ORDER BY id",
                 (from_day.isoformat(),)).fetchall()
             return [self._ticket(self._db, row) for row in rows if row[6] != "void"]
 
@@ -147,15 +150,35 @@ class Ledger:
         if ticket.status == "void":
             raise LedgerError(f"ticket {ticket.label} for {day} is void; it cannot be reprinted")
         with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO reprint_requests VALUES (?, ?)", (ticket.id, to_ms(at)))
+            db.execute("INSERT OR IGNORE INTO requests (kind, ticket_id, requested_at) VALUES ('reprint', ?, ?)",
+                       (ticket.id, to_ms(at)))
             self._event(db, at, "reprint_requested", {"ticket_id": ticket.id, "service": code,
                                                       "service_day": day.isoformat(), "number": number})
         return ticket
 
     def reprint_pending(self, ticket_id: int) -> bool:
         with self._lock:
-            return self._db.execute("SELECT 1 FROM reprint_requests WHERE ticket_id = ?",
+            return self._db.execute("SELECT 1 FROM requests WHERE kind = 'reprint' AND ticket_id = ?",
                                     (ticket_id,)).fetchone() is not None
+
+    def request_test_print(self, at: dt.datetime) -> int:
+        """The agent or staff ask for a test slip; returns the request id to watch."""
+        with self._write() as db:
+            return db.execute("INSERT INTO requests (kind, requested_at) VALUES ('test_print', ?)",
+                              (to_ms(at),)).lastrowid
+
+    def test_prints(self) -> list[int]:
+        with self._lock:
+            return [r[0] for r in self._db.execute("SELECT id FROM requests WHERE kind = 'test_print' ORDER BY id")]
+
+    def request_done(self, request_id: int, at: dt.datetime, result: dict) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+            self._event(db, at, "request_done", {"request_id": request_id, **result})
+
+    def request_pending(self, request_id: int) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM requests WHERE id = ?", (request_id,)).fetchone() is not None
 
     # ------------------------------------------------------------ quotas and counts
 

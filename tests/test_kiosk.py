@@ -335,3 +335,15 @@ def test_refused_press_blinks_its_led(gpio, make_kiosk):
     kiosk._refused_until["A"] = 0  # the blink has run its time
     kiosk.tick()
     assert kiosk._leds["A"] is LedMode.OFF
+
+
+def test_test_print_request_is_printed_and_answered(make_kiosk):
+    kiosk = make_kiosk()
+    request = kiosk.ledger.request_test_print(at("2026-11-23 09:00"))
+    kiosk.tick()
+    [slip] = receipts(kiosk)
+    assert "TES PRINTER" in slip.text() and "Bukan tiket antrean." in slip.text()
+    assert not kiosk.ledger.request_pending(request)
+    done = [e for e in kiosk.ledger.events_since(0) if e["kind"] == "request_done"]
+    assert done[-1]["data"] == {"request_id": request, "kind": "test_print", "ok": True, "printer": "ok"}
+    assert kiosk.ledger.taken("A", MON) == 0  # a test print takes no number
