@@ -228,7 +228,7 @@ def apply_env(raw: dict, env) -> list[str]:
             problems.append(f"environment variable {name}={env[name]!r} names no config key; "
                             "use KIOSK_<SECTION>_<KEY>, e.g. KIOSK_PRINTER_PATH, or unset it")
             continue
-        value = _env_value(env[name])
+        value = env_value(env[name])
         (raw.setdefault(section, {}) if section else raw)[key] = value
     return problems
 
@@ -242,7 +242,7 @@ def _env_target(rest: str) -> tuple[str, str | None]:
     return "", None
 
 
-def _env_value(text: str):
+def env_value(text: str):
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
