@@ -62,3 +62,14 @@ class FakeSystemClock:
 
     def __call__(self) -> float:
         return self.value
+
+
+def need(available: bool, reason: str) -> None:
+    """Skip a test whose system component is missing, except in CI, where that is a failure."""
+    import os
+
+    if available:
+        return
+    if os.environ.get("KIOSK_TEST_REQUIRE_SYSTEM"):
+        pytest.fail(f"{reason} (CI must run this: install it with bash .ci/system-packages)")
+    pytest.skip(reason)

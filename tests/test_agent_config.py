@@ -1,0 +1,86 @@
+"""The agent's sections of the shared TOML file: same rules as the kiosk's."""
+
+import pytest
+
+from edge_agent import config as aconfig
+from edge_agent.errors import AgentConfigError
+
+AGENT_TOML = """
+[agent]
+probe_interval_s = 5
+[mqtt]
+password_file = "{secret}"
+[[targets]]
+name = "gateway"
+kind = "icmp"
+role = "gateway"
+host = "127.0.0.1"
+[[targets]]
+name = "central-ktp"
+kind = "tcp"
+role = "central"
+host = "127.0.0.1"
+port = 443
+"""
+
+
+@pytest.fixture
+def secret(tmp_path):
+    path = tmp_path / "mqtt.secret"
+    path.write_text("s3cret\n")
+    return path
+
+
+def load(make_config, secret, extra="", replace=None, env=None):
+    text = AGENT_TOML.format(secret=secret)
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    kiosk = make_config(text + extra, replace={"button = \"GPIO17\"": 'button = "GPIO17"\n'
+                                               'needs_targets = ["central-ktp"]'})
+    return aconfig.from_kiosk_config(kiosk, env or {})
+
+
+def problems(make_config, secret, **kwargs) -> str:
+    with pytest.raises(AgentConfigError) as err:
+        load(make_config, secret, **kwargs)
+    return "\n".join(err.value.problems)
+
+
+def test_defaults_and_topic_base(make_config, secret, tmp_path):
+    cfg = load(make_config, secret)
+    assert cfg.agent["probe_interval_s"] == 5 and cfg.agent["fail_threshold"] == 3
+    assert cfg.topic_base == "antrean/serang-kota/kiosk-1"
+    assert cfg.data_dir == str(tmp_path / "agent")
+    assert aconfig.mqtt_password(cfg.mqtt) == "s3cret"
+    assert [t["name"] for t in cfg.targets] == ["gateway", "central-ktp"]
+
+
+def test_env_overrides(make_config, secret):
+    cfg = load(make_config, secret, env={"AGENT_MQTT_HOST": "10.0.0.5", "AGENT_PROBE_INTERVAL_S": "30"})
+    assert (cfg.mqtt["host"], cfg.agent["probe_interval_s"]) == ("10.0.0.5", 30)
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"replace": {"[mqtt]\npassword_file": "[mqtt]\n# password_file"}}, "no default password"),
+    ({"env": {"AGENT_MQTT_HOTS": "x"}}, "AGENT_MQTT_HOTS='x' names no agent key"),
+    ({"replace": {'kind = "tcp"': 'kind = "udp"'}}, "targets[1].kind = 'udp' is not allowed"),
+    ({"replace": {"port = 443\n": ""}}, "targets[1].port is not set but kind = 'tcp' needs it"),
+    ({"replace": {'name = "gateway"': 'name = "central-ktp"'}}, "name 'central-ktp' is used twice"),
+    ({"replace": {'name = "central-ktp"': 'name = "central"'}}, "needs_targets names 'central-ktp'"),
+    ({"replace": {"probe_interval_s = 5": "probe_interval_s = 0"}}, "agent.probe_interval_s = 0 is too small"),
+    ({"replace": {"probe_interval_s = 5": 'probe_interval_s = "5s"'}}, "agent.probe_interval_s = '5s'"),
+])
+def test_bad_agent_config_names_key_value_and_fix(make_config, secret, kwargs, fragment):
+    assert fragment in problems(make_config, secret, **kwargs)
+
+
+def test_unknown_agent_key(make_config, secret):
+    text = problems(make_config, secret, replace={"probe_interval_s = 5": "probe_intreval_s = 5"})
+    assert "unknown key agent.probe_intreval_s = 5; did you mean 'probe_interval_s'?" in text
+
+
+def test_unreadable_password_file(make_config, secret, tmp_path):
+    cfg = load(make_config, secret)
+    with pytest.raises(AgentConfigError, match="cannot be read"):
+        aconfig.mqtt_password({**cfg.mqtt, "password_file": str(tmp_path / "nope")})
