@@ -84,3 +84,14 @@ def test_unreadable_password_file(make_config, secret, tmp_path):
     cfg = load(make_config, secret)
     with pytest.raises(AgentConfigError, match="cannot be read"):
         aconfig.mqtt_password({**cfg.mqtt, "password_file": str(tmp_path / "nope")})
+
+
+def test_example_file_documents_every_agent_key():
+    kiosk, cfg = aconfig.load("hardware/kiosk.example.toml", env={})
+    text = open("hardware/kiosk.example.toml").read()
+    for keys in (aconfig.AGENT, aconfig.MQTT):
+        for key in keys:
+            assert f"\n{key} = " in text, key
+    for key in aconfig.TARGET:
+        assert f"#   {key}" in text or f"{key}," in text or f", {key}" in text, key
+    assert {t["role"] for t in cfg.targets} == {"gateway", "dns", "central", "internet"}
