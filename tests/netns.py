@@ -1,0 +1,319 @@
+"""Test helper: network namespaces joined by veth pairs, servers inside them, faults with iptables.
+
+Everything a :class:`Lab` makes (namespaces, links, routes, processes) is
+removed by :meth:`Lab.close`, also after a failed test. Addresses come from
+one 10.B.0.0/16 block per lab, B from 200 to 254, chosen so that it is used
+by no interface or route of this machine and by no other lab running at the
+same time (a marker file per block, under a lock).
+
+Run as a script, it is the servers the tests start inside namespaces::
+
+    python tests/netns.py http --port 8080 [--delay 2] [--status 200] [--cert C --key K]
+    python tests/netns.py dns --port 53 --name central.test --address 10.1.2.3
+
+Each prints "ready PORT" on stdout once it listens (``--port 0``: any free
+port), so a test waits for that line instead of sleeping.
+"""
+
+import argparse
+import fcntl
+import functools
+import itertools
+import os
+import select
+import subprocess
+import sys
+import time
+
+BLOCKS = range(200, 255)
+MARKER_DIR = "/run/antrean-netns"
+READY_TIMEOUT_S = 10
+_labs = itertools.count()
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable() -> str | None:
+    """Why namespace tests cannot run here, or None when they can."""
+    if os.geteuid() != 0:
+        return "network namespace tests need root (CI runs them as root)"
+    for tool in ("ip", "iptables"):
+        if not any(os.access(os.path.join(d, tool), os.X_OK) for d in os.get_exec_path()):
+            return f"{tool} is not installed (Debian: iproute2, iptables)"
+    name = f"antprobe{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if made.returncode:
+        return f"'ip netns add' does not work here: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return None
+
+
+def sh(*argv: str, ns: str | None = None) -> str:
+    """Run a command (inside namespace ``ns`` if given); its stdout; raise with its stderr if it fails."""
+    full = (["ip", "netns", "exec", ns] if ns else []) + list(argv)
+    done = subprocess.run(full, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(full)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+class Lab:
+    """Namespaces and links made for one test."""
+
+    def __init__(self):
+        self.tag = f"{os.getpid() % 100000}x{next(_labs)}"
+        self.namespaces: list[str] = []
+        self.processes: list[subprocess.Popen] = []
+        self._links = itertools.count(1)
+        self.block, self._marker = _reserve_block()
+
+    def subnet(self, n: int) -> str:
+        """The ``n``-th /24 of this lab's block, without the host part: "10.B.n"."""
+        return f"10.{self.block}.{n}"
+
+    def namespace(self, role: str) -> str:
+        name = f"ant{self.tag}-{role}"
+        sh("ip", "netns", "add", name)
+        self.namespaces.append(name)
+        sh("ip", "link", "set", "lo", "up", ns=name)
+        return name
+
+    def link(self, a: str | None, b: str, subnet: int) -> tuple[str, str]:
+        """A veth pair from ``a`` (None: the root namespace) to ``b``: a gets .1, b gets .2 of the subnet.
+
+        Returns the interface names (a's, b's).
+        """
+        n = next(self._links)
+        if_a, if_b = f"av{self.tag}{n}a", f"av{self.tag}{n}b"
+        sh("ip", "link", "add", if_a, "type", "veth", "peer", "name", if_b, ns=a)
+        sh("ip", "link", "set", if_b, "netns", b, ns=a)
+        for ns, ifname, host in ((a, if_a, 1), (b, if_b, 2)):
+            sh("ip", "addr", "add", f"{self.subnet(subnet)}.{host}/24", "dev", ifname, ns=ns)
+            sh("ip", "link", "set", ifname, "up", ns=ns)
+        return if_a, if_b
+
+    def spawn(self, ns: str, *argv: str) -> tuple[subprocess.Popen, int]:
+        """Start ``argv`` inside ``ns``; wait for its "ready PORT" line."""
+        proc, port = spawn(["ip", "netns", "exec", ns, *argv])
+        self.processes.append(proc)
+        return proc, port
+
+    def serve(self, ns: str, kind: str, *args: str) -> tuple[subprocess.Popen, int]:
+        """One of this file's servers inside ``ns``, and the port it listens on."""
+        return self.spawn(ns, *server_argv(kind, *args))
+
+    def close(self) -> None:
+        for proc in self.processes:
+            stop(proc)
+        for ns in reversed(self.namespaces):  # the veth pairs go with their namespace
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        try:
+            os.unlink(self._marker)
+        except FileNotFoundError:
+            pass
+
+
+class Office:
+    """root ─ gw ─ central: the agent in the root namespace, a router ("gw") and a central host behind it.
+
+    The DNS resolver is a server inside gw, as in an office whose router
+    resolves names. ``gateway``/``central`` are the addresses the agent
+    probes; ``uplink`` is gw's interface towards the agent.
+    """
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.gw = lab.namespace("gw")
+        self.central = lab.namespace("central")
+        self.root_port, self.uplink = lab.link(None, self.gw, 1)
+        lab.link(self.gw, self.central, 2)
+        self.gateway = f"{lab.subnet(1)}.2"
+        self.central_addr = f"{lab.subnet(2)}.2"
+        set_sysctl("net.ipv4.ip_forward", "1", ns=self.gw)
+        sh("ip", "route", "add", f"{lab.subnet(2)}.0/24", "via", self.gateway)
+        sh("ip", "route", "add", "default", "via", f"{lab.subnet(2)}.1", ns=self.central)
+
+    def drop(self, ns: str, *match: str) -> None:
+        """Drop matching packets arriving in ``ns`` (everything when ``match`` is empty)."""
+        sh("iptables", "-A", "INPUT", *match, "-j", "DROP", ns=ns)
+
+    def flush(self, ns: str) -> None:
+        sh("iptables", "-F", "INPUT", ns=ns)
+
+    def uplink_down(self) -> None:
+        """The office switch dies: gw's port towards the agent loses its link."""
+        sh("ip", "link", "set", self.uplink, "down", ns=self.gw)
+
+    def uplink_up(self) -> None:
+        """The switch is replaced; returns once both ends report carrier (the kernel takes up to 1 s)."""
+        sh("ip", "link", "set", self.uplink, "up", ns=self.gw)
+        wait_link_up(self.root_port, None)
+        wait_link_up(self.uplink, self.gw)
+
+
+def wait_link_up(ifname: str, ns: str | None, timeout_s: float = 5.0) -> None:
+    """Poll the interface's operational state until it is UP (there is no event to wait on from here)."""
+    deadline = time.monotonic() + timeout_s
+    while "state UP" not in sh("ip", "-o", "link", "show", "dev", ifname, ns=ns):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ifname} in {ns or 'the root namespace'} is not up after {timeout_s} s")
+        time.sleep(0.02)
+
+
+def set_sysctl(key: str, value: str, ns: str) -> None:
+    """Set a network sysctl inside ``ns`` (its /proc/sys/net is the namespace's own; no procps needed)."""
+    sh("sh", "-c", f"printf '%s' '{value}' > /proc/sys/{key.replace('.', '/')}", ns=ns)
+
+
+def server_argv(kind: str, *args: str) -> list[str]:
+    return [sys.executable, os.path.abspath(__file__), kind, *args]
+
+
+def spawn(argv: list[str]) -> tuple[subprocess.Popen, int]:
+    """Start a server process and wait (at most READY_TIMEOUT_S) for its "ready PORT" line."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
+    words = proc.stdout.readline().split() if ready else []
+    if len(words) != 2 or words[0] != "ready":
+        proc.kill()
+        _, err = proc.communicate()
+        raise RuntimeError(f"{' '.join(argv)} did not get ready: {words} {err.strip()}")
+    return proc, int(words[1])
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+def make_certs(directory, ip: str, days: int = 20) -> tuple[str, str, str]:
+    """A CA and a server certificate for ``ip`` signed by it, valid ``days``; (ca, cert, key) paths."""
+    d = str(directory)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    sh("openssl", "req", "-x509", *ec, "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.pem", "-days", "30",
+       "-subj", "/CN=Antrean test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+       "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    sh("openssl", "req", *ec, "-keyout", f"{d}/server.key", "-out", f"{d}/server.csr", "-subj", f"/CN={ip}")
+    with open(f"{d}/server.ext", "w") as f:
+        f.write(f"subjectAltName=IP:{ip}\nbasicConstraints=CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    sh("openssl", "x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.pem", "-CAkey", f"{d}/ca.key",
+       "-CAcreateserial", "-out", f"{d}/server.pem", "-days", str(days), "-extfile", f"{d}/server.ext")
+    return f"{d}/ca.pem", f"{d}/server.pem", f"{d}/server.key"
+
+
+def _reserve_block() -> tuple[int, str]:
+    os.makedirs(MARKER_DIR, exist_ok=True)
+    with open(os.path.join(MARKER_DIR, "lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        used = sh("ip", "-o", "-4", "addr", "show") + sh("ip", "-4", "route", "show", "table", "all")
+        for block in BLOCKS:
+            marker = os.path.join(MARKER_DIR, str(block))
+            if f"10.{block}." in used or (os.path.exists(marker) and _owner_alive(marker)):
+                continue
+            with open(marker, "w") as f:
+                f.write(str(os.getpid()))
+            return block, marker
+    raise RuntimeError(f"no free 10.B.0.0/16 block for a test network (B in {BLOCKS.start}..{BLOCKS.stop - 1})")
+
+
+def _owner_alive(marker: str) -> bool:
+    try:
+        with open(marker) as f:
+            os.kill(int(f.read().strip()), 0)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------- servers, run inside a namespace
+
+
+def serve_http(args) -> None:
+    import http.server
+    import ssl
+    import time
+
+    gets = []  # list.append is atomic: the handler threads share it
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the name http.server calls)
+            if self.path == "/count":  # how many other GETs arrived, for the tests of hedged requests
+                body, status = str(len(gets)).encode(), 200
+            else:
+                gets.append(self.path)
+                time.sleep(args.delay)  # a deliberately slow peer: how "the central server is slow" looks
+                body, status = b"antrean test server\n", args.status
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", args.port), Handler)
+    if args.cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.cert, args.key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    print("ready", server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+def serve_dns(args) -> None:
+    import socket
+    import struct
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", args.port))
+    print("ready", sock.getsockname()[1], flush=True)
+    while True:
+        data, peer = sock.recvfrom(512)
+        if len(data) < 12:
+            continue
+        qid, _flags, qd = struct.unpack("!HHH", data[:6])
+        end = 12
+        while data[end]:
+            end += 1 + data[end]
+        question = data[12:end + 5]
+        name = _wire_name(data[12:end + 1])
+        if args.rcode:
+            rcode, answers = args.rcode, b""
+        elif name == args.name.lower():
+            rcode = 0
+            answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(args.address)
+        else:
+            rcode, answers = 3, b""
+        header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
+        sock.sendto(header + question + answers, peer)
+
+
+def _wire_name(raw: bytes) -> str:
+    labels, i = [], 0
+    while raw[i]:
+        labels.append(raw[i + 1:i + 1 + raw[i]].decode("ascii").lower())
+        i += 1 + raw[i]
+    return ".".join(labels)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="kind", required=True)
+    web = sub.add_parser("http")
+    web.add_argument("--port", type=int, default=0)
+    web.add_argument("--delay", type=float, default=0.0)
+    web.add_argument("--status", type=int, default=200)
+    web.add_argument("--cert")
+    web.add_argument("--key")
+    dns = sub.add_parser("dns")
+    dns.add_argument("--port", type=int, default=0)
+    dns.add_argument("--name", required=True)
+    dns.add_argument("--address", required=True)
+    dns.add_argument("--rcode", type=int, default=0, help="answer every query with this rcode, e.g. 2 SERVFAIL")
+    args = parser.parse_args(argv)
+    {"http": serve_http, "dns": serve_dns}[args.kind](args)
+
+
+if __name__ == "__main__":
+    main()
