@@ -1,6 +1,118 @@
-"""The ``edge-agent`` command (being built)."""
+"""The ``edge-agent`` command: run, probe (one round as a table), outages (history).
+
+Exit status: 0 done, 1 the operation failed, 2 bad configuration or arguments.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+
+from edge_agent.errors import AgentConfigError, AgentError
 
 
-def main(argv=None) -> int:
-    print("edge-agent: not built yet")
-    return 1
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except AgentConfigError as exc:
+        print(f"edge-agent: invalid configuration in {args.config}:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        print("edge-agent: nothing was started; fix the above and try again", file=sys.stderr)
+        return 2
+    except AgentError as exc:
+        print(f"edge-agent: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-agent", description="Antrean edge agent")
+    parser.add_argument("--config", default=os.environ.get("KIOSK_CONFIG"),
+                        help="the kiosk's TOML file (default: $KIOSK_CONFIG)")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub.add_parser("run", help="report health and network over MQTT until stopped").set_defaults(func=cmd_run)
+    p = sub.add_parser("probe", help="run one round of network probes and print a table")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_probe)
+    p = sub.add_parser("outages", help="the outage history")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_outages)
+    return parser
+
+
+def _configs(args):
+    from edge_agent import config
+
+    if not args.config:
+        raise AgentConfigError(["no config file given; pass --config FILE or set KIOSK_CONFIG"])
+    return config.load(args.config)
+
+
+def cmd_run(args) -> int:
+    from edge_agent.agent import Agent
+    from kiosk.log import setup_logging
+
+    kiosk, cfg = _configs(args)
+    setup_logging(kiosk.log["level"], kiosk.log["format"])
+    agent = Agent(kiosk, cfg)
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop())
+    try:
+        agent.run()
+    except KeyboardInterrupt:
+        agent.stop()
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from edge_agent.agent import build_monitor
+
+    kiosk, cfg = _configs(args)
+    report = build_monitor(kiosk, cfg, clock=__import__("time").time).run_round().to_dict()
+    print(json.dumps(report, indent=2) if args.json else format_round(report))
+    return 0
+
+
+def cmd_outages(args) -> int:
+    from edge_agent.outages import OutageLog
+
+    _, cfg = _configs(args)
+    path = os.path.join(cfg.data_dir, "outages.sqlite3")
+    if not os.path.exists(path):
+        raise AgentError(f"no outage log at {path}; has the agent run with this config?")
+    log = OutageLog(path)
+    try:
+        rows = log.history(args.limit)
+    finally:
+        log.close()
+    print(json.dumps(rows, indent=2) if args.json else format_outages(rows))
+    return 0
+
+
+def format_round(report: dict) -> str:
+    lines = [f"{'target':<16} {'state':<11} {'result':<8} {'rtt ms':>8} {'loss':>6}  detail"]
+    for name, target in report["targets"].items():
+        last = target.get("last") or {}
+        rtt = f"{last['rtt_ms']:.1f}" if last.get("rtt_ms") is not None else "-"
+        loss = f"{last['loss'] * 100:.0f}%" if last.get("loss") is not None else "-"
+        result = "ok" if last.get("ok") else "FAIL"
+        lines.append(f"{name:<16} {target['state']:<11} {result:<8} {rtt:>8} {loss:>6}  {last.get('detail', '')}")
+    verdict = report["verdict"]
+    cause = (verdict.get("cause") or {}).get("text")
+    lines.append(f"office: {verdict.get('status')}" + (f"; likely cause: {cause}" if cause else ""))
+    if verdict.get("stopped_services"):
+        lines.append(f"stopped services: {', '.join(verdict['stopped_services'])}")
+    return "\n".join(lines)
+
+
+def format_outages(rows: list[dict]) -> str:
+    if not rows:
+        return "no outages recorded"
+    lines = [f"{'target':<16} {'kind':<12} {'start':<26} {'end':<26} {'duration':>10}  cause"]
+    for row in rows:
+        end = "(still open)" if row["open"] else row["end"]
+        lines.append(f"{row['target']:<16} {row['kind']:<12} {row['start']:<26} {end:<26} "
+                     f"{row['duration_s']:>8.0f} s  {row.get('cause') or ''}")
+    return "\n".join(lines)

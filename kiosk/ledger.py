@@ -270,6 +270,10 @@ class Ledger:
         return [{"id": i, "at": dt.datetime.fromtimestamp(at / 1000, self.tz).isoformat(), "kind": kind,
                  "data": json.loads(data)} for i, at, kind, data in rows]
 
+    def last_event_id(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+
     def state(self) -> dict:
         with self._lock:
             rows = self._db.execute("SELECT key, value FROM kiosk_state").fetchall()

@@ -1,0 +1,187 @@
+"""The agent: network rounds, device health and kiosk events, published through the disk outbox.
+
+One loop thread does the periodic work; paho's threads and the command
+thread live in edge_agent/mqtt.py. Publishing only writes the outbox, so a
+missing broker never slows a probe, and nothing here touches the kiosk but
+read-only ledger queries and the two requests staff may make (quota, test
+print), both ordinary SQLite transactions the kiosk tolerates.
+"""
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+
+from edge_agent import health as device_health
+from edge_agent.boots import BootLog
+from edge_agent.config import AgentConfig, mqtt_password
+from edge_agent.handlers import Handlers
+from edge_agent.kiosk_events import KioskFollower, relay_kind
+from edge_agent.network import DOWN, NetworkMonitor, Policy
+from edge_agent.outages import OutageLog
+from edge_agent.probes import Target
+from edge_agent.store import AgentStore
+from kiosk.config import Config
+
+log = logging.getLogger("edge_agent")
+EVENT_POLL_S = 1.0  # how soon a kiosk fault is relayed
+MIN_CHANGE_GAP_S = 10.0  # a flapping under-voltage flag must not flood the uplink
+
+
+class Agent:
+    def __init__(self, kiosk: Config, config: AgentConfig, *, clock=time.time, probe=None, link=None):
+        self.kiosk, self.config, self.clock = kiosk, config, clock
+        os.makedirs(config.data_dir, exist_ok=True)
+        self.store = AgentStore(config.data_dir)
+        self.boots = BootLog(config.data_dir)
+        self.outages = OutageLog(os.path.join(config.data_dir, "outages.sqlite3"))
+        self.monitor = build_monitor(kiosk, config, clock, probe)
+        self.follower = KioskFollower(kiosk, self.store)
+        self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table())
+        self.stopping = threading.Event()
+        self._resend = threading.Event()
+        self._last = {}  # name -> (body, time published)
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock(), self.kiosk.tz)
+
+    # ------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        start = self.boots.start()
+        if self.link is not None:
+            self.link.start()
+        if start.unclean_event:
+            self.event("unclean_boot", {"previous_boot_id": start.previous_boot_id, "reason": start.reason})
+        self.publish_announcement()
+        due = dict.fromkeys(("network", "health", "events"), 0.0)
+        try:
+            while not self.stopping.is_set():
+                self._run_due(due)
+                self.stopping.wait(max(0.05, min(due.values()) - time.monotonic()))
+        finally:
+            self.close()
+
+    def _run_due(self, due: dict) -> None:
+        now = time.monotonic()
+        resend = self._resend.is_set()
+        self._resend.clear()
+        if now >= due["network"] or resend:
+            due["network"] = now + self.network_round(force=resend)
+        if now >= due["health"] or resend:
+            self.health(force=resend)
+            due["health"] = now + self.config.agent["health_interval_s"]
+        if now >= due["events"]:
+            self.relay_kiosk_events()
+            due["events"] = now + EVENT_POLL_S
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def close(self) -> None:
+        self.boots.mark_clean_shutdown()
+        if self.link is not None:
+            self.link.stop()
+        for closable in (self.follower, self.outages, self.boots, self.store):
+            closable.close()
+
+    # ------------------------------------------------------------ the work
+
+    def network_round(self, force: bool = False) -> float:
+        """One round of probes; returns the seconds until the next round is due."""
+        report = self.monitor.run_round()
+        self.outages.record_round(report)
+        for transition in report.transitions:
+            self._outage_event(transition, report.verdict)
+        body = report.to_dict()
+        self.publish_state("network", body, change=bool(report.transitions) or force)
+        return self.monitor.next_delay()
+
+    def health(self, force: bool = False) -> dict:
+        body = device_health.collect_health(self.kiosk, boots=self.boots)
+        previous = self._last.get("health", (None, 0.0))[0]
+        self.publish_state("health", body, change=force or device_health.health_changed(previous, body))
+        return body
+
+    def relay_kiosk_events(self) -> int:
+        events = self.follower.new_events()
+        for event in events:
+            relayed = relay_kind(event)
+            if relayed is not None:
+                self.event(*relayed)
+            self.follower.done(event["id"])
+        return len(events)
+
+    def set_maintenance(self, names, until: float | None, why: str) -> None:
+        for transition in self.monitor.set_maintenance(names, until, why):
+            self.outages.record([transition])
+        self.request_resend()
+
+    def request_resend(self) -> None:
+        self._resend.set()
+
+    # ------------------------------------------------------------ publishing
+
+    def event(self, kind: str, body: dict) -> None:
+        log.info("event", extra={"kind": kind, **{k: v for k, v in body.items() if k != "msg"}})
+        if self.link is not None:
+            self.link.event(kind, body)
+
+    def publish_state(self, name: str, body: dict, change: bool) -> None:
+        """Retained state: at once on a change worth knowing, else at most every publish_interval_s."""
+        now = time.monotonic()
+        _, last_at = self._last.get(name, (None, float("-inf")))
+        periodic_due = now - last_at >= self.config.agent["publish_interval_s"]
+        if change and now - last_at < MIN_CHANGE_GAP_S and name == "health":
+            change = False  # a flapping flag: the next periodic sample carries it
+        if not (change or periodic_due):
+            self._last[name] = (body, last_at)
+            return
+        self._last[name] = (body, now)
+        if self.link is not None:
+            self.link.state(name, body, change=change)
+
+    def publish_announcement(self) -> None:
+        if self.link is not None:
+            self.link.state("announcement", self.store.get("announcement") or {"active": False}, change=True)
+
+    def _outage_event(self, transition, verdict: dict) -> None:
+        if transition.to_state == DOWN:
+            self.event("outage_started", {**transition.to_dict(), "cause": verdict.get("cause"),
+                                          "stopped_services": verdict.get("stopped_services", [])})
+        elif transition.from_state == DOWN:
+            self.event("outage_ended", {**transition.to_dict(), "cause": verdict.get("cause")})
+
+
+def build_monitor(kiosk: Config, config: AgentConfig, clock, probe=None) -> NetworkMonitor:
+    a = config.agent
+    policy = Policy(interval_s=a["probe_interval_s"], fail_after=a["fail_threshold"],
+                    recover_after=a["success_threshold"])
+    targets = [target_from_config(t) for t in config.targets]
+    extra = {"probe": probe} if probe is not None else {}
+    return NetworkMonitor(targets, policy, services=kiosk.services, clock=clock, **extra)
+
+
+def target_from_config(t: dict) -> Target:
+    return Target(name=t["name"], kind=t["kind"], role=t["role"], host=t["host"], port=t["port"] or None,
+                  url=t["url"], query_name=t["query_name"], expect_status=t["expect_status"],
+                  timeout_s=t["timeout_ms"] / 1000, count=t["count"] if t["kind"] == "icmp" else None,
+                  ca_file=t["ca_file"] or None,
+                  degraded_loss=t["degraded_loss_percent"] / 100, degraded_rtt_ms=float(t["degraded_rtt_ms"]))
+
+
+def build_link(kiosk: Config, config: AgentConfig, handlers: dict):
+    if not config.mqtt["enabled"]:
+        return None
+    from edge_agent.commands import CommandDispatcher
+    from edge_agent.mqtt import MqttLink, Tls
+    from edge_agent.outbox import Outbox
+
+    m = config.mqtt
+    tls = Tls(m["ca_file"], m["cert_file"] or None, m["key_file"] or None) if m["tls"] else None
+    outbox = Outbox(os.path.join(config.data_dir, "outbox.sqlite3"), config.agent["outbox_max_bytes"])
+    return MqttLink(host=m["host"], port=m["port"], client_id=f"antrean-{kiosk.office_id}-{kiosk.id}",
+                    username=m["username"] or kiosk.id, password=mqtt_password(m), tls=tls,
+                    keepalive_s=m["keepalive_s"], topic_base=config.topic_base, outbox=outbox,
+                    dispatcher=CommandDispatcher(handlers), kiosk_id=kiosk.id, office_id=kiosk.office_id)

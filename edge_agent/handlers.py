@@ -1,0 +1,105 @@
+"""What each MQTT command does. Payloads arrive validated (edge_agent/commands.py); a handler
+either does all of its work or raises CommandError and changes nothing."""
+
+import datetime as dt
+import os
+import time
+
+from edge_agent.errors import AgentError, CommandError
+from kiosk.errors import KioskError
+from kiosk.ledger import Ledger
+
+TEST_PRINT_WAIT_S = 15.0  # a kiosk polls its printer every second; a slip takes well under 5 s
+
+
+class Handlers:
+    """Bound to the running agent: its store, network monitor and the kiosk's ledger."""
+
+    def __init__(self, agent):
+        self.agent = agent
+
+    def table(self) -> dict:
+        return {"announce": self.announce, "clear_announcement": self.clear_announcement,
+                "test_print": self.test_print, "set_quota": self.set_quota, "resend": self.resend}
+
+    def announce(self, payload: dict) -> dict:
+        names = payload.get("maintenance_targets", [])
+        until = _epoch(payload.get("until"))
+        if names:
+            try:
+                self.agent.set_maintenance(names, until, payload["text"])
+            except AgentError as exc:
+                raise CommandError("bad_value", str(exc)) from None
+        announcement = {**payload, "announced_at": self.agent.now().isoformat(timespec="seconds")}
+        self.agent.store.put("announcement", announcement)
+        self.agent.publish_announcement()
+        return {"announcement": announcement}
+
+    def clear_announcement(self, payload: dict) -> dict:
+        old = self.agent.store.get("announcement")
+        if old and old.get("maintenance_targets"):
+            self.agent.set_maintenance(old["maintenance_targets"], None, "cleared")
+        self.agent.store.delete("announcement")
+        self.agent.publish_announcement()
+        return {"cleared": old is not None}
+
+    def set_quota(self, payload: dict) -> dict:
+        config = self.agent.kiosk
+        try:
+            service = config.service(payload["service"])
+        except KeyError:
+            codes = ", ".join(s.code for s in config.services)
+            raise CommandError("bad_value", f"service {payload['service']!r} is not configured here; "
+                                            f"use one of: {codes}") from None
+        day = dt.date.fromisoformat(payload["date"])
+        with self._ledger() as ledger:
+            try:
+                taken = ledger.set_quota(service, day, payload["quota"], self.agent.now())
+            except KioskError as exc:
+                raise CommandError("bad_value", str(exc)) from None
+        return {"service": service.code, "date": day.isoformat(), "quota": payload["quota"], "taken": taken}
+
+    def test_print(self, payload: dict) -> dict:
+        with self._ledger() as ledger:
+            request = ledger.request_test_print(self.agent.now())
+            deadline = time.monotonic() + TEST_PRINT_WAIT_S
+            while ledger.request_pending(request) and time.monotonic() < deadline:
+                time.sleep(0.1)  # the kiosk is another process; the ledger is what we share
+            if ledger.request_pending(request):
+                raise CommandError("kiosk_busy", f"the kiosk did not print within {TEST_PRINT_WAIT_S:.0f} s: "
+                                                 "is it running, and is its printer ready? The request stays "
+                                                 "queued and prints when it can.")
+            return _request_result(ledger, request)
+
+    def resend(self, payload: dict) -> dict:
+        self.agent.request_resend()
+        return {"queued": True}
+
+    def _ledger(self):
+        config = self.agent.kiosk
+        path = os.path.join(config.data_dir, "ledger.sqlite3")
+        if not os.path.exists(path):
+            raise CommandError("kiosk_missing", f"no kiosk ledger at {path}; has the kiosk run here?")
+        return _Closing(Ledger(path, config.office_id, config.tz))
+
+
+class _Closing:
+    def __init__(self, ledger):
+        self.ledger = ledger
+
+    def __enter__(self):
+        return self.ledger
+
+    def __exit__(self, *exc):
+        self.ledger.close()
+
+
+def _request_result(ledger, request_id: int) -> dict:
+    for event in reversed(ledger.events_since(ledger.last_event_id() - 50, 100)):
+        if event["kind"] == "request_done" and event["data"].get("request_id") == request_id:
+            return event["data"]
+    return {"request_id": request_id, "ok": True}
+
+
+def _epoch(text: str | None) -> float | None:
+    return None if text is None else dt.datetime.fromisoformat(text).timestamp()
