@@ -182,6 +182,6 @@ def build_link(kiosk: Config, config: AgentConfig, handlers: dict):
     tls = Tls(m["ca_file"], m["cert_file"] or None, m["key_file"] or None) if m["tls"] else None
     outbox = Outbox(os.path.join(config.data_dir, "outbox.sqlite3"), config.agent["outbox_max_bytes"])
     return MqttLink(host=m["host"], port=m["port"], client_id=f"antrean-{kiosk.office_id}-{kiosk.id}",
-                    username=m["username"] or kiosk.id, password=mqtt_password(m), tls=tls,
+                    username=m["username"] or f"{kiosk.office_id}-{kiosk.id}", password=mqtt_password(m), tls=tls,
                     keepalive_s=m["keepalive_s"], topic_base=config.topic_base, outbox=outbox,
                     dispatcher=CommandDispatcher(handlers), kiosk_id=kiosk.id, office_id=kiosk.office_id)
