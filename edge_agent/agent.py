@@ -13,6 +13,7 @@ import os
 import threading
 import time
 
+from edge_agent import ha_components
 from edge_agent import health as device_health
 from edge_agent.boots import BootLog
 from edge_agent.config import AgentConfig, mqtt_password
@@ -147,11 +148,13 @@ class Agent:
             self.link.state("announcement", self.store.get("announcement") or {"active": False}, change=True)
 
     def _outage_event(self, transition, verdict: dict) -> None:
+        body = transition.to_dict()
+        body["changed_at"] = body.pop("at")  # "at" is the envelope's: when the message was made
         if transition.to_state == DOWN:
-            self.event("outage_started", {**transition.to_dict(), "cause": verdict.get("cause"),
+            self.event("outage_started", {**body, "cause": verdict.get("cause"),
                                           "stopped_services": verdict.get("stopped_services", [])})
         elif transition.from_state == DOWN:
-            self.event("outage_ended", {**transition.to_dict(), "cause": verdict.get("cause")})
+            self.event("outage_ended", {**body, "cause": verdict.get("cause")})
 
 
 def build_monitor(kiosk: Config, config: AgentConfig, clock, probe=None) -> NetworkMonitor:
@@ -184,4 +187,5 @@ def build_link(kiosk: Config, config: AgentConfig, handlers: dict):
     return MqttLink(host=m["host"], port=m["port"], client_id=f"antrean-{kiosk.office_id}-{kiosk.id}",
                     username=m["username"] or f"{kiosk.office_id}-{kiosk.id}", password=mqtt_password(m), tls=tls,
                     keepalive_s=m["keepalive_s"], topic_base=config.topic_base, outbox=outbox,
-                    dispatcher=CommandDispatcher(handlers), kiosk_id=kiosk.id, office_id=kiosk.office_id)
+                    dispatcher=CommandDispatcher(handlers), kiosk_id=kiosk.id, office_id=kiosk.office_id,
+                    discovery=ha_components.discovery(kiosk, config))

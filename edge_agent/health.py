@@ -43,7 +43,7 @@ def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_c
     """Collect every source; ``boots`` is a started edge_agent.boots.BootLog, or None."""
     started = time.perf_counter()
     host = src.Host(root, run, statvfs)
-    health = {"schema": SCHEMA, "at": dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds"),
+    health = {"schema": SCHEMA, "collected_at": dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds"),
               "alerts": [], "software": {"antrean": kiosk.__version__, "python": platform.python_version()}}
     unavailable = {}
     for name, source in _sources(config, host, boots, now):
@@ -56,7 +56,7 @@ def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_c
 
 def _sources(config, host, boots, now):
     return (
-        ("boot_id", lambda: src.boot_id(host)),
+        ("system_boot_id", lambda: src.boot_id(host)),
         ("uptime_s", lambda: src.uptime_s(host)),
         ("model", lambda: src.model(host)),
         ("cpu_temp_c", lambda: src.cpu_temp_c(host)),
@@ -139,7 +139,7 @@ def health_changed(old: dict | None, new: dict) -> bool:
 
 def _facts(health: dict) -> tuple:
     state = health.get("kiosk")
-    return (health.get("boot_id"), (health.get("throttling") or {}).get("raw"), health.get("clock_synced"),
+    return (health.get("system_boot_id"), (health.get("throttling") or {}).get("raw"), health.get("clock_synced"),
             (health.get("data_mount") or {}).get("readonly"),
             None if state is None else (state.get("printer"), (state.get("clock") or {}).get("suspect")),
             frozenset(health.get("alerts") or ()) - BANDED_ALERTS)

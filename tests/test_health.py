@@ -24,7 +24,7 @@ from edge_agent.health_sources import (
 
 FIXTURES = Path(__file__).parent / "fixtures" / "health"
 PI, LAPTOP = str(FIXTURES / "pi"), str(FIXTURES / "laptop")
-SOURCES = ("boot_id", "uptime_s", "model", "cpu_temp_c", "throttling", "load", "memory", "disk", "data_mount",
+SOURCES = ("system_boot_id", "uptime_s", "model", "cpu_temp_c", "throttling", "load", "memory", "disk", "data_mount",
            "mmc_errors", "clock_synced", "boots", "kiosk")
 BITS = [("now", "under_voltage", 0), ("now", "arm_freq_capped", 1), ("now", "throttled", 2),
         ("now", "soft_temp_limit", 3), ("since_boot", "under_voltage", 16),
@@ -96,7 +96,7 @@ def test_pi_collects_every_source(cfg):
                                     "readonly": True}
     assert health["mmc_errors"] == {"count": 5, "last": "[ 8123.890123] EXT4-fs (mmcblk0p2): Remounting "
                                     "filesystem read-only", "source": "dmesg"}
-    assert (health["uptime_s"], health["boot_id"]) == (86523, "3f1c2b4e-8d2a-4c41-9a57-0e6b5d7f9c10")
+    assert (health["uptime_s"], health["system_boot_id"]) == (86523, "3f1c2b4e-8d2a-4c41-9a57-0e6b5d7f9c10")
     assert health["model"] == "Raspberry Pi 4 Model B Rev 1.4"
     assert health["clock_synced"] is True
     assert health["alerts"] == ["under_voltage_now", "under_voltage_since_boot", "throttled_now",
@@ -316,7 +316,7 @@ def test_routine_drift_is_not_news(base, changes):
     {"disk__free_percent": 9.9},
     {"cpu_temp_c": 80.1},
     {"mmc_errors__count": 1},
-    {"boot_id": "another-boot"},
+    {"system_boot_id": "another-boot"},
     {"kiosk": None},
     {"kiosk__clock": {"suspect": True, "reason": "behind"}},
     {"kiosk__owed_prints": ["A-003 2026-11-23"]},
@@ -359,7 +359,7 @@ def test_collects_from_this_machines_real_proc_and_sys(cfg):
     assert 0 <= health["memory"]["used_percent"] <= 100
     assert 0 <= health["disk"]["free_percent"] <= 100
     assert isinstance(health["uptime_s"], int) and health["uptime_s"] > 0
-    assert isinstance(health["boot_id"], str) and len(health["boot_id"]) == 36
+    assert isinstance(health["system_boot_id"], str) and len(health["system_boot_id"]) == 36
     assert isinstance(health["data_mount"]["readonly"], bool)
     assert health["cpu_temp_c"] is None or -40 < health["cpu_temp_c"] < 125
     assert health["clock_synced"] in (True, False, None)

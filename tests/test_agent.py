@@ -1,0 +1,242 @@
+"""The whole agent against a real Mosquitto and a real kiosk ledger: the wiring of everything.
+
+The probes hit a TCP listener on loopback that the test opens and closes
+(the "central" server), the kiosk is a real Kiosk with the dummy printer in
+the same data directory, and technicians speak MQTT v5 request/response.
+"""
+
+import datetime as dt
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from broker import Broker, Collector, Requester, base, wait_until
+from conftest import FakeSystemClock, at
+from edge_agent import config as aconfig
+from edge_agent.agent import Agent
+from edge_agent.store import read_announcement
+from kiosk.app import build_kiosk
+from kiosk.printer import PrinterStatus
+from kiosk.printer.decode import decode
+
+BASE = base()
+AGENT_TOML = """
+[agent]
+probe_interval_s = 1
+fail_threshold = 2
+success_threshold = 1
+[mqtt]
+host = "127.0.0.1"
+port = {port}
+password_file = "{secret}"
+[[targets]]
+name = "central"
+kind = "tcp"
+role = "central"
+host = "127.0.0.1"
+port = {central}
+timeout_ms = 500
+"""
+
+
+class Central:
+    """The central server the e-KTP service needs: a loopback listener we can switch off."""
+
+    def __init__(self):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def down(self):
+        self.sock.close()
+
+    def up(self):
+        self.sock = socket.create_server(("127.0.0.1", self.port))
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def central():
+    c = Central()
+    yield c
+    c.sock.close()
+
+
+@pytest.fixture
+def configs(make_config, broker, central, tmp_path):
+    secret = tmp_path / "mqtt.secret"
+    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
+    text = AGENT_TOML.format(port=broker.port, secret=secret, central=central.port)
+    kiosk = make_config(text, replace={'button = "GPIO17"': 'button = "GPIO17"\nneeds_targets = ["central"]'})
+    return kiosk, aconfig.from_kiosk_config(kiosk, {})
+
+
+@pytest.fixture
+def kiosk(configs):
+    k = build_kiosk(configs[0], system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    k.start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def agent(configs, kiosk):
+    a = Agent(*configs)
+    a.link.start()
+    assert a.link.wait_connected(10)
+    yield a
+    a.close()
+
+
+@pytest.fixture
+def watch(broker):
+    c = Collector(broker, "technician", [f"{BASE}/#"])
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def home_assistant(broker):
+    c = Collector(broker, "homeassistant", ["homeassistant/device/#"])
+    yield c
+    c.close()
+
+
+def bodies(watch, topic):
+    return [json.loads(p) for p in watch.payloads(topic)]
+
+
+def test_run_publishes_status_health_network_and_discovery(configs, kiosk, watch, home_assistant):
+    agent = Agent(*configs)
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        watch.wait_for(lambda ms: {f"{BASE}/health", f"{BASE}/network"} <= {m.topic for m in ms})
+        home_assistant.wait_for(lambda ms: bool(ms))
+        assert watch.payloads(f"{BASE}/status")[-1] == b"online"
+        health = bodies(watch, f"{BASE}/health")[-1]
+        assert health["kiosk"]["printer"] == "ok" and health["boot_id"] and health["seq"] >= 1
+        assert bodies(watch, f"{BASE}/network")[-1]["targets"]["central"]["role"] == "central"
+        discovery = json.loads(home_assistant.payloads("homeassistant/device/serang-kota-kiosk-1/config")[-1])
+        assert discovery["availability_topic"] == f"{BASE}/status" and "remaining_a" in discovery["cmps"]
+    finally:
+        agent.stop()
+        runner.join(10)
+    watch.wait_for(lambda ms: ms[-1].topic == f"{BASE}/status" and ms[-1].payload == b"offline")
+
+
+def test_outage_started_and_ended_with_cause_and_stopped_service(agent, central, watch):
+    agent.network_round()
+    central.down()
+    for _ in range(2):
+        agent.network_round()
+    started = watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/outage_started" for m in ms))
+    event = json.loads(next(m.payload for m in started if m.topic.endswith("outage_started")))
+    assert (event["target"], event["cause"]["code"], event["stopped_services"]) == ("central", "central", ["A"])
+    central.up()
+    agent.network_round()
+    watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/outage_ended" for m in ms))
+    assert [r["target"] for r in agent.outages.history()] == ["central"]
+
+
+def test_kiosk_printer_fault_is_relayed_with_the_kiosk_time(agent, kiosk, watch):
+    agent.relay_kiosk_events()  # the first look sets the cursor: history is not news
+    kiosk.printer.state = PrinterStatus.PAPER_OUT
+    kiosk.drain()
+    wait_until(lambda: kiosk.printer_status is PrinterStatus.PAPER_OUT, what="the kiosk seeing paper out")
+    wait_until(lambda: agent.relay_kiosk_events() == 0 and watch.payloads(f"{BASE}/events/printer_fault"),
+               what="the relay")
+    event = bodies(watch, f"{BASE}/events/printer_fault")[-1]
+    assert (event["status"], event["fault"]) == ("paper_out", True)
+    assert event["kiosk_at"].startswith("2026-11-23T09:00")
+
+
+def test_announce_with_maintenance_reaches_the_lobby_store(agent, configs, watch, broker):
+    ask = Requester(broker)
+    until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).isoformat(timespec="seconds")
+    answer = ask.ask("announce", {"text": "Pemeliharaan jaringan pusat", "severity": "warning", "until": until,
+                                  "maintenance_targets": ["central"]})
+    assert answer["ok"], answer
+    assert read_announcement(configs[1].data_dir)["text"] == "Pemeliharaan jaringan pusat"
+    assert agent.monitor.snapshot()["central"]["state"] == "maintenance"
+    bad = ask.ask("announce", {"text": "x" * 1000, "severity": "warning"})
+    assert not bad["ok"] and read_announcement(configs[1].data_dir)["text"] == "Pemeliharaan jaringan pusat"
+    assert ask.ask("clear_announcement", {})["ok"]
+    assert read_announcement(configs[1].data_dir) is None
+    ask.close()
+
+
+def test_set_quota_never_below_issued(agent, kiosk, broker):
+    for _ in range(2):
+        kiosk.handle_press("A")
+    ask = Requester(broker)
+    refused = ask.ask("set_quota", {"service": "A", "date": "2026-11-23", "quota": 1})
+    assert not refused["ok"] and "set 2 or more" in refused["error"]["message"]
+    assert kiosk.ledger.quota(kiosk.config.service("A"), at("2026-11-23 09:00").date()) == 3
+    done = ask.ask("set_quota", {"service": "A", "date": "2026-11-23", "quota": 2})
+    assert done["ok"] and done["result"]["taken"] == 2
+    assert kiosk.ledger.quota(kiosk.config.service("A"), at("2026-11-23 09:00").date()) == 2
+    ask.close()
+
+
+def test_test_print_goes_through_the_running_kiosk(agent, kiosk, broker):
+    ask = Requester(broker)
+    answer = ask.ask("test_print", {}, timeout_s=20)
+    assert answer["ok"] and answer["result"]["ok"] is True, answer
+    assert "TES PRINTER" in decode(kiosk.printer.output)[-1].text()
+    assert kiosk.ledger.taken("A", at("2026-11-23 09:00").date()) == 0
+    ask.close()
+
+
+def test_last_will_when_the_agent_process_is_killed(configs, kiosk, broker, watch, tmp_path):
+    config_file = write_config(configs, tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config_file), "run"],
+                            stderr=subprocess.DEVNULL)
+    try:
+        watch.wait_for(lambda ms: watch.payloads(f"{BASE}/status")[-1:] == [b"online"], what="online")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        watch.wait_for(lambda ms: watch.payloads(f"{BASE}/status")[-1:] == [b"offline"], what="the Last Will")
+    finally:
+        proc.kill()
+
+
+def write_config(configs, tmp_path):
+    """The same settings as a file, for the agent as a real process."""
+    kiosk, cfg = configs
+    mqtt, target = cfg.mqtt, cfg.targets[0]
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f"""
+id = "{kiosk.id}"
+data_dir = "{kiosk.data_dir}"
+[office]
+id = "{kiosk.office_id}"
+name = "{kiosk.office_name}"
+[[services]]
+code = "A"
+name = "Perekaman e-KTP"
+needs_targets = ["central"]
+[printer]
+backend = "dummy"
+[mqtt]
+port = {mqtt['port']}
+password_file = "{mqtt['password_file']}"
+keepalive_s = 5
+[[targets]]
+name = "central"
+kind = "tcp"
+role = "central"
+host = "127.0.0.1"
+port = {target['port']}
+""")
+    return path
