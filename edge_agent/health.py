@@ -43,7 +43,8 @@ def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_c
     """Collect every source; ``boots`` is a started edge_agent.boots.BootLog, or None."""
     started = time.perf_counter()
     host = src.Host(root, run, statvfs)
-    health = {"schema": SCHEMA, "collected_at": dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds"),
+    collected_at = dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds")
+    health = {"schema": SCHEMA, "collected_at": collected_at,
               "alerts": [], "software": {"antrean": kiosk.__version__, "python": platform.python_version()}}
     unavailable = {}
     for name, source in _sources(config, host, boots, now):

@@ -14,9 +14,9 @@ import sys
 import threading
 
 import pytest
-
 from broker import Broker, Collector, Requester, base, wait_until
 from conftest import FakeSystemClock, at
+
 from edge_agent import config as aconfig
 from edge_agent.agent import Agent
 from edge_agent.store import read_announcement
