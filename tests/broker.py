@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
+from conftest import need
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -152,8 +153,8 @@ def broker_acl(template: str, kiosks=KIOSKS) -> str:
 
 class Broker:
     def __init__(self, workdir: Path, kiosks=KIOSKS, tls: bool = False):
-        if shutil.which("mosquitto") is None or shutil.which("mosquitto_passwd") is None:
-            raise AssertionError("mosquitto is not installed; apt-get install mosquitto mosquitto-clients")
+        need(shutil.which("mosquitto") is not None and shutil.which("mosquitto_passwd") is not None,
+             "mosquitto is not installed; apt-get install mosquitto mosquitto-clients")
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "data").mkdir(exist_ok=True)
