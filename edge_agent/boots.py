@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 from edge_agent.errors import AgentError
+from kiosk import db as db_util
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 FILE_NAME = "boots.sqlite3"
@@ -158,10 +159,8 @@ class BootLog:
     def _open(self) -> None:
         if self._db is not None:
             return
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=2.0)
+        db = db_util.connect(self.path, "FULL", timeout=2.0)  # the shutdown mark must survive the power going off
         try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")  # the shutdown mark must survive the power going off
             db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
         except sqlite3.Error:
             db.close()

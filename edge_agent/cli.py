@@ -17,10 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except AgentConfigError as exc:
-        print(f"edge-agent: invalid configuration in {args.config}:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        print("edge-agent: nothing was started; fix the above and try again", file=sys.stderr)
+        from kiosk.cli import say_problems
+
+        say_problems(args.config, exc.problems, prog="edge-agent")
         return 2
     except AgentError as exc:
         print(f"edge-agent: error: {exc}", file=sys.stderr)

@@ -18,6 +18,7 @@ import threading
 import time
 
 from edge_agent.network import DEGRADED, DOWN, MAINTENANCE, UP, iso
+from kiosk import db as db_util
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS periods (
@@ -48,11 +49,8 @@ class OutageLog:
         self.max_rows = max_rows
         self._clock = clock
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = db_util.connect(self.path, "NORMAL")
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA busy_timeout = 5000")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.executescript(SCHEMA)
         self._pruned_at = None
         self.prune()

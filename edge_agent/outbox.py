@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 
 from edge_agent.errors import AgentError
+from kiosk import db as db_util
 
 log = logging.getLogger("edge_agent.outbox")
 
@@ -153,13 +154,8 @@ class Outbox:
         # IMMEDIATE takes the write lock up front, so the file's other writer
         # (none today, a second agent by mistake tomorrow) waits instead of failing half-way.
         try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+            with db_util.immediate(self._db) as db:
+                yield db
         except sqlite3.Error as exc:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
@@ -232,9 +228,7 @@ def _check_put(topic, body, qos, retain, kind) -> str:
 
 def _connect(path: str) -> sqlite3.Connection:
     try:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")  # a put that returned survives a power cut
+        db = db_util.connect(path, "FULL")  # a put that returned survives a power cut
     except sqlite3.Error as exc:
         raise AgentError(f"cannot open outbox {path!r}: {exc}; check the agent's data_dir and its permissions") \
             from None

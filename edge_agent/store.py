@@ -6,8 +6,9 @@ restarts and power cuts like everything else the agent promises.
 
 import json
 import os
-import sqlite3
 import threading
+
+from kiosk import db
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -22,9 +23,7 @@ class AgentStore:
         os.makedirs(data_dir, exist_ok=True)
         self.path = os.path.join(data_dir, "agent.sqlite3")
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")  # an announcement acknowledged is an announcement kept
+        self._db = db.connect(self.path, "FULL")  # an announcement acknowledged is an announcement kept
         self._db.executescript(SCHEMA)
 
     def get(self, key: str, default=None):
@@ -50,9 +49,9 @@ def read_announcement(data_dir: str) -> dict | None:
     path = os.path.join(data_dir, "agent.sqlite3")
     if not os.path.exists(path):
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    reader = db.connect_readonly(path)
     try:
-        row = db.execute("SELECT value FROM kv WHERE key = 'announcement'").fetchone()
+        row = reader.execute("SELECT value FROM kv WHERE key = 'announcement'").fetchone()
     finally:
-        db.close()
+        reader.close()
     return None if row is None else json.loads(row[0])

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except ConfigError as exc:
-        _say_problems(getattr(args, "config", None) or getattr(args, "file", None), exc.problems)
+        say_problems(getattr(args, "config", None) or getattr(args, "file", None), exc.problems)
         return 2
     except KioskError as exc:
         print(f"kiosk: error: {exc}", file=sys.stderr)
@@ -218,8 +218,9 @@ def _date(text: str, now: dt.datetime) -> dt.date:
         raise KioskError(f"date {text!r} is not YYYY-MM-DD (or 'today'), e.g. 2026-11-23") from None
 
 
-def _say_problems(source, problems: list[str]) -> None:
-    print(f"kiosk: invalid configuration{f' in {source}' if source else ''}:", file=sys.stderr)
+def say_problems(source, problems: list[str], prog: str = "kiosk") -> None:
+    """Every configuration problem, one per line, for the technician to fix in one pass."""
+    print(f"{prog}: invalid configuration{f' in {source}' if source else ''}:", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
-    print("kiosk: nothing was started or changed; fix the above and try again", file=sys.stderr)
+    print(f"{prog}: nothing was started or changed; fix the above and try again", file=sys.stderr)

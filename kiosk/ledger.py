@@ -14,6 +14,7 @@ import json
 import sqlite3
 import threading
 
+from kiosk import db as db_util
 from kiosk.config import Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ticket import Ticket
@@ -296,16 +297,9 @@ class Ledger:
 
     @contextlib.contextmanager
     def _write(self):
-        # IMMEDIATE takes the write lock up front, so two writers never both read
-        # the same "next number" and one of them then fails on commit.
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        # Two writers never both read the same "next number": see db.immediate.
+        with self._lock, db_util.immediate(self._db) as db:
+            yield db
 
     def _ticket(self, db, row) -> Ticket:
         tid, office, code, day, number, issued_ms, status, attempts = row
@@ -327,9 +321,7 @@ class Ledger:
 
 def _connect(path: str) -> sqlite3.Connection:
     try:
-        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-        db.execute("PRAGMA journal_mode = WAL")
-        db.execute("PRAGMA synchronous = FULL")  # a committed ticket survives a power cut
+        db = db_util.connect(path, "FULL")  # a committed ticket survives a power cut
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path!r}: {exc}; check data_dir and its permissions") from None
     return db
@@ -338,6 +330,6 @@ def _connect(path: str) -> sqlite3.Connection:
 def open_readonly(path: str) -> sqlite3.Connection:
     """A read-only connection for the agent and ``kiosk status``; never blocks the writer."""
     try:
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=5.0)
+        return db_util.connect_readonly(path)
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot read ledger {path!r}: {exc}; is data_dir right?") from None
