@@ -70,6 +70,6 @@ def need(available: bool, reason: str) -> None:
 
     if available:
         return
-    if os.environ.get("KIOSK_TEST_REQUIRE_SYSTEM"):
+    if os.environ.get("ANTREAN_TEST_REQUIRE_SYSTEM"):
         pytest.fail(f"{reason} (CI must run this: install it with bash .ci/system-packages)")
     pytest.skip(reason)

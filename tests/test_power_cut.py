@@ -20,7 +20,7 @@ import pytest
 
 from kiosk.signing import verify_payload
 
-CUTS = int(os.environ.get("KIOSK_TEST_POWER_CUTS", "50"))
+CUTS = int(os.environ.get("ANTREAN_TEST_POWER_CUTS", "50"))
 QUOTA = 12
 CONFIG = """
 id = "kiosk-1"
@@ -65,7 +65,7 @@ def start_kiosk(config_path):
 def test_power_cuts_lose_nothing_and_never_duplicate(tmp_path):
     config_path = tmp_path / "kiosk.toml"
     config_path.write_text(CONFIG.format(data_dir=tmp_path, quota=QUOTA))
-    rng = random.Random(int(os.environ.get("KIOSK_TEST_SEED", "2026")))
+    rng = random.Random(int(os.environ.get("ANTREAN_TEST_SEED", "2026")))
     for cut in range(CUTS):
         proc = start_kiosk(config_path)
         proc.stdin.write(("".join(rng.choice("ab") for _ in range(rng.randint(1, 8))) + "\n").encode())

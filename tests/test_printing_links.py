@@ -141,6 +141,7 @@ def test_printer_without_sane_status_keeps_the_kiosk_responsive(kiosk, emulator,
     outcome = kiosk.handle_press("A")
     elapsed = time.monotonic() - started
     assert outcome.printed and kiosk.printer_status is PrinterStatus.UNKNOWN
-    # Two unanswered questions (before and after) plus the ticket's wire time at 19,200 baud.
-    assert elapsed < 2 * 0.3 + 0.5
+    # Not a speed test (benchmarks/printing.py is): a printer that never answers must cost at most
+    # the two status timeouts (before and after) and the wire time, never a hang. Generous for CI load.
+    assert elapsed < 2 * 0.3 + 2.5
     assert ledger_view(kiosk, emulator.wait_for_documents(1, TIMEOUT)[0]) == ("A", MON, 1, "printed")
