@@ -19,6 +19,7 @@ from edge_agent.boots import BootLog
 from edge_agent.config import AgentConfig, mqtt_password
 from edge_agent.handlers import Handlers
 from edge_agent.kiosk_events import KioskFollower, relay_kind
+from edge_agent.lobby import state as lobby_state
 from edge_agent.network import DOWN, NetworkMonitor, Policy
 from edge_agent.outages import OutageLog
 from edge_agent.probes import Target
@@ -93,6 +94,7 @@ class Agent:
         """One round of probes; returns the seconds until the next round is due."""
         report = self.monitor.run_round()
         self.outages.record_round(report)
+        lobby_state.write_network(self.config.data_dir, report.to_dict())  # every round: its age is "stale"
         for transition in report.transitions:
             self._outage_event(transition, report.verdict)
         body = report.to_dict()

@@ -1,0 +1,191 @@
+"""Staff actions behind a login: post or clear the announcement, lower today's quota for a service.
+
+Every action checks its input first and changes nothing on a bad value;
+the error page names the value and the fix.
+"""
+
+import datetime as dt
+import os
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+
+from edge_agent.lobby import auth
+from edge_agent.lobby.app import now
+from edge_agent.lobby.status import LEDGER_FILE
+from edge_agent.store import AgentStore
+from kiosk.errors import KioskError
+from kiosk.ledger import Ledger
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+SEVERITIES = ("info", "warning", "critical")  # as edge_agent.commands
+MAX_TEXT_CHARS = 280
+NOT_SET = ("Login staf belum diaktifkan: lobby.staff_password_hash belum diisi. Buat hash dengan "
+           "`python -m edge_agent.lobby hash-password`, tulis di [lobby] staff_password_hash, lalu mulai ulang. "
+           "/ Staff login is disabled until lobby.staff_password_hash is set.")
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if not current_app.config["LOBBY"].staff_password_hash:
+        abort(503, description=NOT_SET)
+    if request.method == "GET":
+        return render_template("login.html")
+    limiter = current_app.extensions["lobby_limiter"]
+    wait = limiter.retry_after(_client())
+    if wait:
+        return _too_many(wait)
+    if not auth.password_ok(request.form.get("password", "")):
+        limiter.failed(_client())
+        return render_template("login.html", error="Kata sandi salah. / Wrong password."), 401
+    session.clear()
+    session["staff"] = True
+    session.permanent = True
+    return redirect(url_for("staff.home"))
+
+
+def _too_many(wait: int):
+    message = (f"Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam {wait} detik. / Too many failed "
+               f"logins: try again in {wait} s.")
+    response = current_app.response_class(
+        render_template("error.html", code=429, name="Too Many Requests", message=message), 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("lobby.index"))
+
+
+@bp.get("")
+@auth.staff_required
+def home():
+    store = _store()
+    try:
+        announcement = store.get("announcement")
+    finally:
+        store.close()
+    return render_template("staff.html", announcement=announcement, severities=SEVERITIES,
+                           services=_quotas())
+
+
+@bp.post("/announce")
+@auth.staff_required
+def announce():
+    text = " ".join(request.form.get("text", "").split())
+    severity = request.form.get("severity", "info")
+    if not 1 <= len(text) <= MAX_TEXT_CHARS:
+        abort(400, description=f"Teks pengumuman {len(text)} karakter; tulis 1 sampai {MAX_TEXT_CHARS}. "
+                               f"/ The text is {len(text)} characters; give 1 to {MAX_TEXT_CHARS}.")
+    if severity not in SEVERITIES:
+        abort(400, description=f"Tingkat {severity!r} tidak dikenal; pilih salah satu dari {', '.join(SEVERITIES)}.")
+    value = {"text": text, "severity": severity, "announced_at": now(current_app).isoformat(timespec="seconds"),
+             "by": "staff"}
+    until = _until(request.form.get("until", "").strip())
+    if until:
+        value["until"] = until
+    _put(value)
+    flash("Pengumuman ditampilkan. / Announcement posted.")
+    return redirect(url_for("staff.home"))
+
+
+@bp.post("/clear")
+@auth.staff_required
+def clear():
+    store = _store()
+    try:
+        store.delete("announcement")
+    finally:
+        store.close()
+    flash("Pengumuman dihapus. / Announcement cleared.")
+    return redirect(url_for("staff.home"))
+
+
+@bp.post("/quota")
+@auth.staff_required
+def quota():
+    kiosk = current_app.config["KIOSK"]
+    code = request.form.get("service", "")
+    try:
+        service = kiosk.service(code)
+    except KeyError:
+        abort(400, description=f"Layanan {code!r} tidak ada; pilih salah satu dari "
+                               f"{', '.join(s.code for s in kiosk.services)}.")
+    new = _whole(request.form.get("quota", ""))
+    at = now(current_app)
+    with _ledger() as ledger:
+        current = ledger.quota(service, at.date())
+        if new >= current:
+            abort(400, description=f"Kuota baru {new} tidak lebih kecil dari kuota hari ini {current}; di sini kuota "
+                                   f"hanya dapat diturunkan (isi angka di bawah {current}).")
+        try:
+            ledger.set_quota(service, at.date(), new, at)
+        except KioskError as exc:
+            abort(400, description=f"Kuota tidak diubah: {exc}")
+    flash(f"Kuota {service.code} hari ini sekarang {new}. / Today's quota for {service.code} is now {new}.")
+    return redirect(url_for("staff.home"))
+
+
+def _whole(text: str) -> int:
+    if not text.strip().isdigit():
+        abort(400, description=f"Kuota {text!r} bukan bilangan bulat 0 atau lebih; isi angka, misalnya 50.")
+    return int(text)
+
+
+def _until(text: str) -> str | None:
+    """``HH:MM`` today in office time, as ISO 8601 with offset; must be later than now."""
+    if not text:
+        return None
+    try:
+        hhmm = dt.time.fromisoformat(text)
+    except ValueError:
+        abort(400, description=f"Waktu {text!r} tidak dikenal; tulis JJ:MM, misalnya 12:00 (atau kosongkan).")
+    at = now(current_app)
+    until = dt.datetime.combine(at.date(), hhmm.replace(second=0, microsecond=0), at.tzinfo)
+    if until <= at:
+        abort(400, description=f"Waktu {text} sudah lewat (sekarang {at:%H:%M}); isi waktu yang akan datang.")
+    return until.isoformat(timespec="seconds")
+
+
+def _put(value: dict) -> None:
+    store = _store()
+    try:
+        store.put("announcement", value)
+    finally:
+        store.close()
+
+
+def _store() -> AgentStore:
+    return AgentStore(current_app.config["LOBBY"].agent_data_dir)
+
+
+class _ledger:
+    def __enter__(self):
+        kiosk = current_app.config["KIOSK"]
+        path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+        if not os.path.exists(path):
+            abort(503, description=f"Buku antrean {path} belum ada: apakah kios sudah berjalan?")
+        self.ledger = Ledger(path, kiosk.office_id, kiosk.tz)
+        return self.ledger
+
+    def __exit__(self, *exc):
+        self.ledger.close()
+
+
+def _quotas() -> list[dict]:
+    kiosk = current_app.config["KIOSK"]
+    path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+    today = now(current_app).date()
+    if not os.path.exists(path):
+        return [{"code": s.code, "name": s.name, "quota": None, "taken": None} for s in kiosk.services]
+    ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
+    try:
+        return [{"code": s.code, "name": s.name, "quota": ledger.quota(s, today), "taken": ledger.taken(s.code, today)}
+                for s in kiosk.services]
+    finally:
+        ledger.close()

@@ -1,0 +1,156 @@
+"""What the lobby shows, as one JSON-ready dict: the body of ``/api/status`` (see docs/lobby.md).
+
+Three sources, each allowed to be missing: the agent's ``network.json``
+(stale after ``stale_after_s``), the kiosk's ledger (read-only) and the
+agent's announcement. A missing source is said plainly, never guessed.
+"""
+
+import datetime as dt
+import os
+import sqlite3
+
+from edge_agent.lobby import texts
+from edge_agent.lobby.state import read_network
+from edge_agent.store import read_announcement
+from kiosk.errors import KioskError
+from kiosk.ledger import Ledger
+from kiosk.state import service_status
+
+LEDGER_FILE = "ledger.sqlite3"  # the name kiosk/app.py gives it in data_dir
+
+
+def build_status(kiosk, lobby, now_s: float) -> dict:
+    tz = kiosk.tz
+    now = dt.datetime.fromtimestamp(now_s, tz)
+    network, written, problem = read_network(lobby.agent_data_dir)
+    stale = problem is not None or now_s - written > lobby.stale_after_s
+    verdict = network["verdict"] if network else {}
+    targets = network.get("targets", {}) if network else {}
+    announcement = _announcement(lobby.agent_data_dir, now)
+    counts, counts_error = _counts(kiosk, now)
+    return {
+        "office": {"id": kiosk.office_id, "name": kiosk.office_name},
+        "now": now.isoformat(timespec="seconds"), "time": f"{now:%H:%M}", "date": texts.day_id(now.date()),
+        "date_en": texts.day_en(now.date()), "timezone": kiosk.timezone,
+        "stale": stale, "data_as_of": _iso(written, tz), "data_as_of_time": _hhmm(written, now),
+        "stale_reason": _stale_reason(problem, written, now, lobby.stale_after_s) if stale else None,
+        "services": [_service(s, counts, verdict, targets, announcement, now) for s in kiosk.services],
+        "counts_error": counts_error,
+        "outage": _outage(kiosk, verdict, targets, now),
+        "nearest_offices": [dict(o) for o in lobby.nearest_offices],
+        "announcement": announcement,
+        "second_language": lobby.second_language,
+    }
+
+
+def _counts(kiosk, now: dt.datetime) -> tuple[dict, str | None]:
+    path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+    if not os.path.exists(path):
+        return {}, f"ledger {path} does not exist yet: has the kiosk run?"
+    try:
+        ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
+        try:
+            return {s["code"]: s for s in service_status(kiosk, ledger, now)}, None
+        finally:
+            ledger.close()
+    except (KioskError, sqlite3.Error) as exc:
+        return {}, f"ledger {path} cannot be read: {exc}"
+
+
+def _announcement(agent_dir: str, now: dt.datetime) -> dict | None:
+    try:
+        found = read_announcement(agent_dir)
+    except sqlite3.Error:
+        return None  # the agent is rewriting its store; the next poll reads it
+    if not found or not found.get("text"):
+        return None
+    until = _parse(found.get("until"))
+    if until is not None and until <= now:
+        return None
+    return {"text": str(found["text"]), "severity": str(found.get("severity", "info")),
+            "until": until.isoformat() if until else None,
+            "until_time": _hhmm(until.timestamp(), now) if until else None}
+
+
+def _service(service, counts, verdict, targets, announcement, now) -> dict:
+    net = next((s for s in verdict.get("services", []) if s.get("code") == service.code), {})
+    count = counts.get(service.code)
+    out = {"code": service.code, "name": service.name,
+           "taken_today": count["taken_today"] if count else None,
+           "quota_today": count["quota_today"] if count else None,
+           "remaining": count["remaining_today"] if count else None,
+           "next_free_day": count["next_free_day"] if count else None,
+           "since": None, "until": None}
+    blocked = net.get("blocked_by", [])
+    if net.get("status") == "stopped":
+        since = _earliest(targets, blocked)
+        out.update(state="stopped", since=_iso(since, now.tzinfo))
+        out.update(texts.service_stopped(_hhmm(since, now)))
+    elif net.get("status") == "maintenance":
+        until = _maintenance_until(targets, blocked, announcement)
+        out.update(state="maintenance", until=_iso(until, now.tzinfo))
+        out.update(texts.service_maintenance(_hhmm(until, now)))
+    elif count is None:
+        out.update(state="unknown", **texts.service_unknown())
+    elif count["today_open"]:
+        out.update(state="available", **texts.service_available(count["remaining_today"]))
+    else:
+        nxt = dt.date.fromisoformat(count["next_free_day"]) if count["next_free_day"] else None
+        out.update(state="full", **texts.service_full(nxt))
+    return out
+
+
+def _outage(kiosk, verdict, targets, now) -> dict | None:
+    stopped = [s for s in kiosk.services if s.code in verdict.get("stopped_services", [])]
+    if not stopped:
+        return None
+    cause = verdict.get("cause") or {}
+    since = _earliest(targets, cause.get("targets") or verdict.get("down", []))
+    code = cause.get("code", "other")
+    names = [s.name for s in stopped]
+    return {"cause": code, "cause_detail": cause.get("text"), "since": _iso(since, now.tzinfo),
+            "since_time": _hhmm(since, now), "services": [s.code for s in stopped],
+            **texts.outage(names, _hhmm(since, now), code)}
+
+
+def _earliest(targets: dict, names) -> float | None:
+    times = [_parse(targets.get(n, {}).get("since")) for n in names]
+    times = [t.timestamp() for t in times if t is not None]
+    return min(times) if times else None
+
+
+def _maintenance_until(targets: dict, names, announcement) -> float | None:
+    times = [_parse(targets.get(n, {}).get("maintenance_until")) for n in names]
+    times = [t.timestamp() for t in times if t is not None]
+    if times:
+        return max(times)
+    until = _parse(announcement.get("until")) if announcement else None
+    return until.timestamp() if until else None
+
+
+def _stale_reason(problem, written, now, limit) -> str:
+    if problem:
+        return problem
+    return f"network.json was last written at {_iso(written, now.tzinfo)}, more than {limit} s ago"
+
+
+def _parse(text) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else None
+
+
+def _iso(ts: float | None, tz) -> str | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, tz).isoformat(timespec="seconds")
+
+
+def _hhmm(ts: float | None, now: dt.datetime) -> str | None:
+    """``06:00`` today, ``06:00 (Senin, 23 November 2026)`` on another day, in office time."""
+    if ts is None:
+        return None
+    moment = dt.datetime.fromtimestamp(ts, now.tzinfo)
+    return f"{moment:%H:%M}" if moment.date() == now.date() else f"{moment:%H:%M} ({texts.day_id(moment.date())})"
