@@ -320,3 +320,14 @@ def test_hash_password_command(capsys, monkeypatch):
     assert check_password_hash(capsys.readouterr().out.strip(), "kata-sandi-panjang")
     monkeypatch.setattr("sys.stdin", io.StringIO("pendek\n"))
     assert main(["hash-password"]) == 2
+
+
+def test_example_config_documents_and_validates_the_lobby_section():
+    from edge_agent.lobby import config as lobby_config
+    from kiosk import config as kiosk_config
+
+    cfg = lobby_config.from_kiosk_config(kiosk_config.load("hardware/kiosk.example.toml", env={}))
+    text = open("hardware/kiosk.example.toml").read()
+    for key in lobby_config.LOBBY:
+        assert f"\n{key} = " in text or f"[[lobby.{key}]]" in text, key
+    assert cfg is not None
