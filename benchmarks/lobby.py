@@ -120,7 +120,7 @@ def main():
     print(f"| /api/status with 20 screens polling (1/s each, {load_s} s) | {len(times)} | "
           f"{statistics.median(times) * 1000:.1f} ms | {pct(times, 95) * 1000:.1f} ms | "
           f"{max(times) * 1000:.1f} ms | (none given) | {len(errors)} errors |")
-    print(f"\n| page weight (HTML + CSS + JS + API, transferred) | requests made | requests off 127.0.0.1 |")
+    print("\n| page weight (HTML + CSS + JS + API, transferred) | requests made | requests off 127.0.0.1 |")
     print("|---|---|---|")
     print(f"| {weight / 1024:.1f} KiB | {len(requests)} | {len(external)} (target 0) |")
 
