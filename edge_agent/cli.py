@@ -57,12 +57,35 @@ def cmd_run(args) -> int:
     kiosk, cfg = _configs(args)
     setup_logging(kiosk.log["level"], kiosk.log["format"])
     agent = Agent(kiosk, cfg)
+    lobby = _start_lobby(kiosk) if "lobby" in kiosk.other else None
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     try:
         agent.run()
     except KeyboardInterrupt:
         agent.stop()
+    finally:
+        if lobby is not None:
+            lobby.stop()
     return 0
+
+
+def _start_lobby(kiosk):
+    """With a [lobby] section the agent's service also serves the lobby page, in a thread."""
+    import logging
+
+    from edge_agent.lobby import create_app
+    from edge_agent.lobby.serve import LobbyServer
+
+    log = logging.getLogger("edge_agent.lobby")
+    app = create_app({"KIOSK": kiosk})
+    settings = app.config["LOBBY"]
+    try:
+        server = LobbyServer(app, settings.host, settings.port).start()
+    except OSError as exc:  # the page is a convenience; the agent's reports are not
+        log.error("lobby page not served", extra={"error": str(exc), "port": settings.port})
+        return None
+    log.info("lobby page", extra={"url": server.url})
+    return server
 
 
 def cmd_probe(args) -> int:
