@@ -70,7 +70,8 @@ class Agent:
         resend = self._resend.is_set()
         self._resend.clear()
         if now >= due["network"] or resend:
-            due["network"] = now + self.network_round(force=resend)
+            delay = self.network_round(force=resend)
+            due["network"] = time.monotonic() + delay  # next_delay() is counted from the round's end
         if now >= due["health"] or resend:
             self.health(force=resend)
             due["health"] = now + self.config.agent["health_interval_s"]
@@ -135,7 +136,9 @@ class Agent:
         """Retained state: at once on a change worth knowing, else at most every publish_interval_s."""
         now = time.monotonic()
         _, last_at = self._last.get(name, (None, float("-inf")))
-        periodic_due = now - last_at >= self.config.agent["publish_interval_s"]
+        interval = self.config.agent["publish_interval_s"]
+        # 5 % slack: samples are read on their own schedule and land a little either side of it.
+        periodic_due = now - last_at >= interval * 0.95
         if change and now - last_at < MIN_CHANGE_GAP_S and name == "health":
             change = False  # a flapping flag: the next periodic sample carries it
         if not (change or periodic_due):
