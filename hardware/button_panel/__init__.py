@@ -1,0 +1,1 @@
+"""Firmware for the Antrean button panel (Raspberry Pi Pico, MicroPython). Pure logic; main.py wires it to machine."""
