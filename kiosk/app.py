@@ -362,6 +362,10 @@ def buttons_from_config(config: Config, stream=None):
     specs = [ButtonSpec(s.code, s.button, s.led) for s in config.services]
     if b["backend"] == "keyboard":
         return make_button_source("keyboard", specs, stream=stream)
+    if b["backend"] == "panel":
+        return make_button_source("panel", specs, port=b["panel_port"], baud_rate=b["panel_baud_rate"],
+                                  heartbeat_timeout_ms=b["panel_heartbeat_timeout_ms"],
+                                  reconnect_s=b["panel_reconnect_s"])
     return make_button_source("gpio", specs, pull_up=b["pull_up"], bounce_time_ms=b["bounce_time_ms"],
                               pin_factory=b["pin_factory"] or None)
 

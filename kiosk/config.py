@@ -74,6 +74,10 @@ SCHEMA = {
         "cooldown_ms": Key("int", 2000),
         "burst_max_tickets": Key("int", 10),
         "burst_window_minutes": Key("int", 5),
+        "panel_port": Key("str", ""),
+        "panel_baud_rate": Key("int", 115200),
+        "panel_heartbeat_timeout_ms": Key("int", 3000),
+        "panel_reconnect_s": Key("float", 1.0),
     },
     "log": {"level": Key("str", "info"), "format": Key("str", "json")},
 }
@@ -91,7 +95,7 @@ CHOICES = {
     ("printer", "flow_control"): ("none", "rtscts", "dsrdtr", "xonxoff"),
     ("printer", "qr_code"): ("native", "image"),
     ("printer", "paper_width_mm"): (58, 80),
-    ("buttons", "backend"): ("gpio", "keyboard"),
+    ("buttons", "backend"): ("gpio", "keyboard", "panel"),
     ("buttons", "pin_factory"): ("", "mock", "lgpio", "rpigpio", "native"),
     ("log", "level"): ("debug", "info", "warning", "error"),
     ("log", "format"): ("json", "text"),
@@ -106,6 +110,7 @@ MINIMUM = {
     ("buttons", "cooldown_ms"): 0,
     ("buttons", "burst_max_tickets"): 1,
     ("buttons", "burst_window_minutes"): 1,
+    ("buttons", "panel_heartbeat_timeout_ms"): 1000,
 }
 EXAMPLES = {
     "int": "a whole number, e.g. 150",
@@ -459,6 +464,9 @@ def _check_rules(flat: dict, problems: list) -> None:
     _check_timezone(flat.get(("office", "timezone")), problems)
     _check_paper(flat.get(("printer", "profile")), flat.get(("printer", "code_page")), problems)
     _check_printer_link(flat, problems)
+    if flat.get(("buttons", "backend")) == "panel" and not flat.get(("buttons", "panel_port")):
+        problems.append('buttons.panel_port is not set but buttons.backend = "panel" needs it; '
+                        'set it, e.g. panel_port = "/dev/antrean-panel"')
 
 
 def _check_timezone(name, problems: list) -> None:

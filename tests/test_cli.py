@@ -6,10 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from test_power_cut import CONFIG
 
 from kiosk.printer.decode import decode
-
-from test_power_cut import CONFIG
 
 
 def kiosk(*args, stdin=None):

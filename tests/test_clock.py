@@ -2,9 +2,9 @@
 
 import datetime as dt
 
-from kiosk.clock import SafeClock
-
 from conftest import JAKARTA, FakeSystemClock, at
+
+from kiosk.clock import SafeClock
 
 
 def test_runs_on_system_clock_when_it_is_ahead_of_the_ledger():

@@ -4,11 +4,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import BASE_TOML
 
 from kiosk import config as kconfig
 from kiosk.errors import ConfigError
-
-from conftest import BASE_TOML
 
 EXAMPLE = "hardware/kiosk.example.toml"
 
@@ -153,3 +152,16 @@ def test_run_refuses_invalid_config(tmp_path):
     result = run_cli("run", "--config", str(path))
     assert result.returncode == 2 and "nothing was started" in result.stderr
     assert not (tmp_path / "ledger.sqlite3").exists()
+
+
+def test_panel_button_source_from_config_alone(tmp_path):
+    from kiosk.app import buttons_from_config
+    from kiosk.buttons.panel import PanelButtons
+
+    cfg = kconfig.loads(base(tmp_path, {"cooldown_ms = 0": 'cooldown_ms = 0\nbackend = "panel"\n'
+                                                         'panel_port = "/dev/antrean-panel"'}))
+    source = buttons_from_config(cfg)
+    assert isinstance(source, PanelButtons)
+    source.close()
+    text = "\n".join(problems_of(base(tmp_path, {"cooldown_ms = 0": 'cooldown_ms = 0\nbackend = "panel"'})))
+    assert "buttons.panel_port is not set" in text

@@ -4,6 +4,7 @@ import datetime as dt
 import threading
 
 import pytest
+from conftest import JAKARTA, FakeSystemClock, at
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.app import build_kiosk
@@ -14,8 +15,6 @@ from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.decode import decode
 from kiosk.printer.dummy import DummyPrinter
 from kiosk.signing import verify_payload
-
-from conftest import JAKARTA, FakeSystemClock, at
 
 MON = dt.date(2026, 11, 23)
 

@@ -5,14 +5,14 @@ import sqlite3
 import tempfile
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from conftest import JAKARTA, at
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kiosk import servicedays
 from kiosk.config import Calendar, Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ledger import Ledger
-
-from conftest import JAKARTA, at
 
 A = Service("A", "Perekaman e-KTP", 2, None, None, ())
 B = Service("B", "Kartu Keluarga", 150, None, None, ())

@@ -7,13 +7,12 @@ emulator decoded from the bytes it received.
 import time
 
 import pytest
+from conftest import FakeSystemClock, at
 from escpos_emulator import Emulator, PtyLink, TcpLink
 
 from kiosk.app import build_kiosk
 from kiosk.printer import PrinterStatus
 from kiosk.signing import verify_payload
-
-from conftest import FakeSystemClock, at
 
 TIMEOUT = 10.0
 MON = at("2026-11-23 09:00").date()

@@ -1,9 +1,9 @@
 import dataclasses
 import datetime as dt
 
-from kiosk import servicedays
-
 from conftest import at
+
+from kiosk import servicedays
 
 FRI, SAT, MON = dt.date(2026, 11, 27), dt.date(2026, 11, 28), dt.date(2026, 11, 30)
 

@@ -19,6 +19,7 @@ log = logging.getLogger("kiosk.buttons")
 BACKENDS = {
     "gpio": "kiosk.buttons.gpio:GpioButtons",
     "keyboard": "kiosk.buttons.keyboard:KeyboardButtons",
+    "panel": "kiosk.buttons.panel:PanelButtons",
 }
 
 
