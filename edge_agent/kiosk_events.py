@@ -24,6 +24,8 @@ def relay_kind(event: dict) -> tuple[str, dict] | None:
         return "quota_exhausted", {**body, "scope": "day"}
     if kind == "horizon_full":
         return "quota_exhausted", {**body, "scope": "horizon"}
+    if kind == "buttons_state":
+        return "button_panel", {**body, "fault": not data["connected"]}
     if kind in ("burst_alarm", "clock_suspect"):
         return kind, body
     return None

@@ -249,6 +249,7 @@ class Kiosk:
             self._print_owed()
             self._test_prints()
         self._check_clock()
+        self._check_buttons()
         self._refresh_leds()
 
     def _open_printer(self) -> None:
@@ -282,6 +283,16 @@ class Kiosk:
         if self.ledger.set_state("clock", value, now) and reason:
             log.warning("clock suspect", extra={"reason": reason})
             self.ledger.record_event("clock_suspect", value, now)
+
+    def _check_buttons(self) -> None:
+        """A button source that can lose its link (the USB panel) says so in the kiosk's state."""
+        if not hasattr(self.buttons, "connected"):
+            return
+        value = {"connected": bool(self.buttons.connected), "error": getattr(self.buttons, "last_error", None)}
+        now = self.clock.now()
+        if self.ledger.set_state("buttons", value, now):
+            log.log(logging.INFO if value["connected"] else logging.WARNING, "button panel", extra=value)
+            self.ledger.record_event("buttons_state", value, now)
 
     def _refresh_leds(self) -> None:
         if self.buttons is None:

@@ -41,4 +41,5 @@ def snapshot(config: Config, ledger, clock, printer: str) -> dict:
         "clock": {"suspect": clock.suspect, "reason": clock.suspect_reason},
         "owed_prints": [f"{t.label} {t.service_day}" for t in ledger.owed_prints(now.date())],
         "unconfirmed_prints": ledger.state().get("unconfirmed_prints", []),
+        "buttons": ledger.state().get("buttons"),  # only sources that can lose their link report
     }

@@ -31,6 +31,8 @@ def format_status(status: dict) -> str:
     lines.append(f"printer: {status['printer']}")
     clock = status["clock"]
     lines.append(f"clock: {'SUSPECT: ' + clock['reason'] if clock['suspect'] else 'ok'}")
+    if status.get("buttons") and not status["buttons"]["connected"]:
+        lines.append(f"button panel: DISCONNECTED ({status['buttons']['error']})")
     if status["owed_prints"]:
         lines.append(f"to print again when the printer is back: {', '.join(status['owed_prints'])}")
     if status["unconfirmed_prints"]:

@@ -91,7 +91,7 @@ def test_full_today_goes_to_next_service_day_with_date_printed(make_kiosk):
 
 def test_whole_horizon_full_prints_a_slip_and_records_it(make_kiosk):
     kiosk = make_kiosk()
-    for day in range(5):  # horizon is 5 service days, quota 3
+    for _day in range(5):  # horizon is 5 service days, quota 3
         for _ in range(3):
             assert kiosk.handle_press("A").kind == "ticket"
     outcome = kiosk.handle_press("A")
@@ -346,3 +346,28 @@ def test_test_print_request_is_printed_and_answered(make_kiosk):
     done = [e for e in kiosk.ledger.events_since(0) if e["kind"] == "request_done"]
     assert done[-1]["data"] == {"request_id": request, "kind": "test_print", "ok": True, "printer": "ok"}
     assert kiosk.ledger.taken("A", MON) == 0  # a test print takes no number
+
+
+class LinkedButtons:
+    """A button source with a link (like the USB panel): the hardware edge, reduced to its state."""
+
+    connected, last_error = True, None
+
+    def start(self, on_press, on_end=None):
+        pass
+
+    def set_led(self, service, mode):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_lost_button_panel_shows_in_state_and_events(make_kiosk):
+    buttons = LinkedButtons()
+    kiosk = make_kiosk(buttons=buttons)
+    assert kiosk.ledger.state()["buttons"] == {"connected": True, "error": None}
+    buttons.connected, buttons.last_error = False, "no heartbeat for 3.0 s"
+    kiosk.tick()
+    assert kiosk.snapshot()["buttons"] == {"connected": False, "error": "no heartbeat for 3.0 s"}
+    assert [e["data"] for e in kiosk.ledger.events_since(0) if e["kind"] == "buttons_state"][-1]["connected"] is False
