@@ -25,6 +25,7 @@ from edge_agent.outages import OutageLog
 from edge_agent.probes import Target
 from edge_agent.store import AgentStore
 from kiosk.config import Config
+from kiosk.sdnotify import Notifier
 
 log = logging.getLogger("edge_agent")
 EVENT_POLL_S = 1.0  # how soon a kiosk fault is relayed
@@ -58,11 +59,15 @@ class Agent:
             self.event("unclean_boot", {"previous_boot_id": start.previous_boot_id, "reason": start.reason})
         self.publish_announcement()
         due = dict.fromkeys(("network", "health", "events"), 0.0)
+        notifier = Notifier()
+        notifier.ready()
         try:
             while not self.stopping.is_set():
+                notifier.alive()  # from the loop itself: a hung probe stops the pings
                 self._run_due(due)
                 self.stopping.wait(max(0.05, min(due.values()) - time.monotonic()))
         finally:
+            notifier.stopping()
             self.close()
 
     def _run_due(self, due: dict) -> None:

@@ -22,6 +22,7 @@ from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
+from kiosk.sdnotify import Notifier
 from kiosk.signing import load_or_create_key, ticket_payload
 from kiosk.state import service_status, snapshot
 from kiosk.ticket import Ticket
@@ -63,6 +64,7 @@ class Kiosk:
         self._clock_state: dict | None = None
         self._written = False  # tickets committed since the last idle WAL checkpoint
         self.ended = threading.Event()  # set when the button source has no more presses
+        self.notifier = Notifier()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -101,6 +103,7 @@ class Kiosk:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
+            self.notifier.alive()  # only this loop may tell systemd we are alive
             try:
                 poll = IDLE_POLL_S if self.printer_status.can_print else FAULT_POLL_S
                 item = self._queue.get(timeout=poll)
@@ -393,10 +396,12 @@ def run_kiosk(config: Config, buttons) -> int:
     kiosk.start()
     log.info("ready", extra={"kiosk_id": config.id, "printer": kiosk.printer_status.value,
                              "services": [s.code for s in config.services]})
+    kiosk.notifier.ready()
     try:
         kiosk.ended.wait()
     except KeyboardInterrupt:
         pass
+    kiosk.notifier.stopping()
     kiosk.drain()
     kiosk.stop()
     log.info("stopped")

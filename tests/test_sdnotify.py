@@ -1,0 +1,76 @@
+"""The kiosk and the agent speak systemd's notify protocol to a real datagram socket."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+from test_power_cut import CONFIG
+
+from kiosk.sdnotify import Notifier
+
+AGENT_EXTRA = """
+[mqtt]
+enabled = false
+[[targets]]
+name = "loopback"
+kind = "tcp"
+host = "127.0.0.1"
+port = 1
+timeout_ms = 200
+"""
+
+
+@pytest.fixture
+def systemd(tmp_path):
+    """What systemd listens on: an AF_UNIX datagram socket; messages arrive as they are sent."""
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(20)
+    yield path, sock
+    sock.close()
+
+
+def messages_until(sock, wanted: str) -> list[str]:
+    seen = []
+    while wanted not in seen:
+        seen.append(sock.recv(256).decode())  # raises socket.timeout if the process never says it
+    return seen
+
+
+def test_notifier_without_systemd_does_nothing():
+    assert Notifier(address="").ready() is False
+
+
+def test_kiosk_ready_watchdog_stopping(systemd, tmp_path):
+    path, sock = systemd
+    (tmp_path / "kiosk.toml").write_text(CONFIG.format(data_dir=tmp_path, quota=5))
+    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(tmp_path / "kiosk.toml")],
+                            stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "NOTIFY_SOCKET": path})
+    try:
+        assert "READY=1" in messages_until(sock, "READY=1")
+        assert "WATCHDOG=1" in messages_until(sock, "WATCHDOG=1")
+        proc.stdin.close()
+        assert "STOPPING=1" in messages_until(sock, "STOPPING=1")
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
+
+
+def test_agent_ready_and_watchdog(systemd, tmp_path):
+    path, sock = systemd
+    config = tmp_path / "kiosk.toml"
+    config.write_text(CONFIG.format(data_dir=tmp_path, quota=5) + AGENT_EXTRA)
+    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config), "run"],
+                            stderr=subprocess.DEVNULL, env={**os.environ, "NOTIFY_SOCKET": path})
+    try:
+        seen = messages_until(sock, "WATCHDOG=1")
+        assert seen[0] == "READY=1"
+        proc.terminate()
+        assert "STOPPING=1" in messages_until(sock, "STOPPING=1")
+        assert proc.wait(30) == 0
+    finally:
+        proc.kill()
