@@ -194,7 +194,7 @@ def run_presses(data_dir: str, presses: int, log_stream) -> dict:
     buttons = KeyboardButtons([ButtonSpec(c, b, led) for c, _, b, led in SERVICES], stream=io.StringIO())
     kiosk = build_kiosk(cfg, printer=printer, buttons=buttons, system_clock=system)
     kiosk.printer.open()
-    kiosk._recover_unconfirmed()
+    kiosk._report_unconfirmed()
     kiosk.tick()  # what Kiosk.start() does, without the worker thread and the stdin reader
     build_s = time.perf_counter() - t0
 

@@ -1,0 +1,18 @@
+"""The quick benchmarks still run: a renamed method must not leave a benchmark silently broken.
+
+Only that they run and print their table; their numbers are for the report, not for tests.
+"""
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("name, heading", [("issuing", "# Issuing overhead"), ("ticket_size", "# Ticket size"),
+                                           ("detection", "|")])
+def test_quick_benchmark_runs(name, heading):
+    result = subprocess.run([sys.executable, f"benchmarks/{name}.py", "--quick"], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert heading in result.stdout
