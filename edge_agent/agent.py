@@ -119,7 +119,8 @@ class Agent:
             relayed = relay_kind(event)
             if relayed is not None:
                 self.event(*relayed)
-            self.follower.done(event["id"])
+        if events:  # a crash before this re-relays the batch; receivers dedupe by kiosk_event_id
+            self.follower.done(events[-1]["id"])
         return len(events)
 
     def set_maintenance(self, names, until: float | None, why: str) -> None:

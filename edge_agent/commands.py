@@ -35,8 +35,6 @@ SEVERITIES = ("info", "warning", "critical")
 MAX_TEXT_CHARS = 280
 MAX_TARGETS = 32
 MAX_TARGET_CHARS = 64
-ERROR_CODES = ("bad_json", "not_an_object", "too_large", "unknown_verb", "unknown_key", "bad_type", "bad_value",
-               "internal")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SERVICE = re.compile(r"^[A-Z]$")
 

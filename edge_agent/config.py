@@ -96,7 +96,7 @@ def from_kiosk_config(kiosk: kconfig.Config, env=None) -> AgentConfig:
     _check_needs(kiosk, targets, problems)
     if problems:
         raise AgentConfigError(problems)
-    data_dir = agent["data_dir"] or os.path.join(kiosk.data_dir, "agent")
+    data_dir = agent_data_dir(kiosk)
     base = f"{mqtt['topic_prefix']}/{kiosk.office_id}/{kiosk.id}"
     return AgentConfig(agent, mqtt, targets, data_dir, base)
 
@@ -172,6 +172,13 @@ def _check_needs(kiosk: kconfig.Config, targets, problems: list) -> None:
             if name not in known:
                 problems.append(f"service {service.code!r} needs_targets names {name!r}, which is no "
                                 f"[[targets]] name; use one of {sorted(known)} or add the target")
+
+
+def agent_data_dir(kiosk: kconfig.Config) -> str:
+    """Where the agent keeps its files; the lobby page reads them there too."""
+    agent = kiosk.other.get("agent", {})
+    chosen = agent.get("data_dir", "") if isinstance(agent, dict) else ""
+    return chosen or os.path.join(kiosk.data_dir, "agent")
 
 
 def mqtt_password(mqtt: dict) -> str:

@@ -1,13 +1,13 @@
 """What each MQTT command does. Payloads arrive validated (edge_agent/commands.py); a handler
 either does all of its work or raises CommandError and changes nothing."""
 
+import contextlib
 import datetime as dt
-import os
 import time
 
 from edge_agent.errors import AgentError, CommandError
-from kiosk.errors import KioskError
-from kiosk.ledger import Ledger
+from kiosk.errors import KioskError, LedgerError
+from kiosk.ledger import open_existing
 
 TEST_PRINT_WAIT_S = 15.0  # a kiosk polls its printer every second; a slip takes well under 5 s
 
@@ -76,22 +76,10 @@ class Handlers:
         return {"queued": True}
 
     def _ledger(self):
-        config = self.agent.kiosk
-        path = os.path.join(config.data_dir, "ledger.sqlite3")
-        if not os.path.exists(path):
-            raise CommandError("kiosk_missing", f"no kiosk ledger at {path}; has the kiosk run here?")
-        return _Closing(Ledger(path, config.office_id, config.tz))
-
-
-class _Closing:
-    def __init__(self, ledger):
-        self.ledger = ledger
-
-    def __enter__(self):
-        return self.ledger
-
-    def __exit__(self, *exc):
-        self.ledger.close()
+        try:
+            return contextlib.closing(open_existing(self.agent.kiosk, readonly=False))
+        except LedgerError as exc:
+            raise CommandError("kiosk_missing", str(exc)) from None
 
 
 def _request_result(ledger, request_id: int) -> dict:

@@ -6,9 +6,8 @@ kiosk's own time and event id, so a receiver can tell a late relay from a
 new fault and drop a duplicate after an agent crash.
 """
 
-import os
-
-from kiosk.ledger import Ledger
+from kiosk.errors import LedgerError
+from kiosk.ledger import open_existing
 
 BATCH = 200
 PRINTER_OK = ("ok", "paper_near_end", "unknown")
@@ -49,13 +48,15 @@ class KioskFollower:
         return ledger.events_since(cursor, BATCH)
 
     def done(self, event_id: int) -> None:
+        """Everything up to ``event_id`` is relayed. Called once per batch: each call is an fsync."""
         self.store.put("kiosk_event_cursor", event_id)
 
     def _open(self):
         if self._ledger is None:
-            path = os.path.join(self.config.data_dir, "ledger.sqlite3")
-            if os.path.exists(path):
-                self._ledger = Ledger(path, self.config.office_id, self.config.tz, readonly=True)
+            try:
+                self._ledger = open_existing(self.config)
+            except LedgerError:
+                return None  # the kiosk has not run yet; try again next time
         return self._ledger
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from kiosk.ticket import Ticket
 log = logging.getLogger("kiosk")
 IDLE_POLL_S = 1.0  # how often the idle kiosk re-checks printer, clock and LEDs
 FAULT_POLL_S = 0.25  # faster while the printer is down, so a reload is noticed at once
+_UNSEEN = object()
 REFUSED_BLINK_S = 1.5  # how long a refused press blinks its LED
 QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
 
@@ -61,7 +62,7 @@ class Kiosk:
         self._leds: dict[str, LedMode] = {}
         self._refused_until: dict[str, float] = {}
         self.printer_status = PrinterStatus.UNKNOWN
-        self._clock_state: dict | None = None
+        self._verdicts: dict = {}  # what the ledger's kiosk_state last heard, per key
         self._written = False  # tickets committed since the last idle WAL checkpoint
         self.ended = threading.Event()  # set when the button source has no more presses
         self.notifier = Notifier()
@@ -167,13 +168,21 @@ class Kiosk:
         self._set_led(code, LedMode.FAST)
         return Outcome("refused", code, reason=self.printer_status.value)
 
-    def _print_ticket(self, ticket: Ticket, reprint: bool = False) -> bool:
-        """Send the ticket, then ask the printer whether it could print it all."""
+    def _send(self, data: bytes) -> str | None:
+        """Hand a slip to the printer; the error text if the link failed, else None."""
         try:
-            self.printer.send(self.render(ticket, reprint))
+            self.printer.send(data)
         except PrinterError as exc:
             self.printer.close()  # a stale link (unplugged cable) is reopened on the next check
-            return self._print_failed(ticket, str(exc))
+            self._check_printer()
+            return str(exc)
+        return None
+
+    def _print_ticket(self, ticket: Ticket, reprint: bool = False) -> bool:
+        """Send the ticket, then ask the printer whether it could print it all."""
+        error = self._send(self.render(ticket, reprint))
+        if error is not None:
+            return self._print_failed(ticket, error)
         after = self._check_printer()
         if not after.can_print:  # paper ran out or the cover opened while it printed
             return self._print_failed(ticket, f"printer {after.value} after the ticket was sent")
@@ -183,7 +192,6 @@ class Kiosk:
     def _print_failed(self, ticket: Ticket, error: str) -> bool:
         log.error("print failed", extra={"ticket": ticket.label, "error": error})
         self.ledger.mark_print_failed(ticket.id, error, self.clock.now())
-        self._check_printer()
         return False
 
     def _print_owed(self) -> None:
@@ -205,12 +213,8 @@ class Kiosk:
         data = layout.render_full_slip(office_name=self.config.office_name, service_name=service.name,
                                        issued_at=now, last_day=days[-1] if days else now.date(),
                                        paper=self.paper)
-        try:
-            self.printer.send(data)
-        except PrinterError as exc:
-            self._check_printer()
-            return Outcome("full", service.code, reason=str(exc))
-        return Outcome("full", service.code, printed=True)
+        error = self._send(data)
+        return Outcome("full", service.code, printed=error is None, reason=error or "")
 
     def reprint(self, code: str, day, number: int) -> Ticket:
         """Staff reprint: marked CETAK ULANG so two slips with one number are told apart."""
@@ -227,11 +231,9 @@ class Kiosk:
             now = self.clock.now()
             data = layout.render_test_slip(office_name=self.config.office_name, kiosk_id=self.config.id,
                                            printed_at=now, printer=self.printer_status.value, paper=self.paper)
-            try:
-                self.printer.send(data)
-            except PrinterError as exc:
-                self.printer.close()
-                self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": False, "error": str(exc)})
+            error = self._send(data)
+            if error is not None:
+                self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": False, "error": error})
                 return
             status = self._check_printer()
             self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": status.can_print,
@@ -267,11 +269,8 @@ class Kiosk:
         status = self.printer.status()
         if status is PrinterStatus.OFFLINE:
             self.printer.close()  # so a replugged device gets a fresh handle
-        if status is not self.printer_status:
-            self.printer_status = status
-            now = self.clock.now()
-            if self.ledger.set_state("printer", status.value, now):
-                self.ledger.record_event("printer_state", {"status": status.value}, now)
+        self.printer_status = status
+        if self._record_state("printer", status, status.value, "printer_state", {"status": status.value}):
             log.info("printer state", extra={"printer": status.value})
         return status
 
@@ -279,23 +278,29 @@ class Kiosk:
         reason = self.clock.suspect_reason
         value = {"suspect": reason is not None, "reason": reason}
         # The reason names the drifting system time; only a change of verdict is news.
-        if self._clock_state is not None and self._clock_state["suspect"] == value["suspect"]:
-            return
-        self._clock_state = value
-        now = self.clock.now()
-        if self.ledger.set_state("clock", value, now) and reason:
-            log.warning("clock suspect", extra={"reason": reason})
-            self.ledger.record_event("clock_suspect", value, now)
+        if self._record_state("clock", value["suspect"], value, "clock_suspect" if reason else None, value):
+            if reason:
+                log.warning("clock suspect", extra={"reason": reason})
 
     def _check_buttons(self) -> None:
         """A button source that can lose its link (the USB panel) says so in the kiosk's state."""
         if not hasattr(self.buttons, "connected"):
             return
         value = {"connected": bool(self.buttons.connected), "error": getattr(self.buttons, "last_error", None)}
-        now = self.clock.now()
-        if self.ledger.set_state("buttons", value, now):
+        if self._record_state("buttons", (value["connected"], value["error"]), value, "buttons_state", value):
             log.log(logging.INFO if value["connected"] else logging.WARNING, "button panel", extra=value)
-            self.ledger.record_event("buttons_state", value, now)
+
+    def _record_state(self, key: str, verdict, value, event: str | None, data: dict) -> bool:
+        """Write ``value`` under ``key`` (and ``event``) when ``verdict`` changed; whether it did.
+
+        Compared in memory first: these run every idle second, and the ledger is on an SD card."""
+        if self._verdicts.get(key, _UNSEEN) == verdict:
+            return False
+        self._verdicts[key] = verdict
+        now = self.clock.now()
+        if self.ledger.set_state(key, value, now) and event:
+            self.ledger.record_event(event, data, now)
+        return True
 
     def _refresh_leds(self) -> None:
         if self.buttons is None:
@@ -337,7 +342,7 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
         raise KioskError(f"cannot create data_dir {config.data_dir!r}: {exc.strerror}; "
                          "create it and give the kiosk user write access") from None
     tz = config.tz
-    ledger = Ledger(os.path.join(config.data_dir, "ledger.sqlite3"), config.office_id, tz)
+    ledger = Ledger(config.ledger_path, config.office_id, tz)
     clock = SafeClock(tz, ledger.high_water(), **({"system": system_clock} if system_clock else {}))
     ledger.prune_events(clock.now())
     b = config.buttons

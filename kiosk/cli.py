@@ -191,13 +191,10 @@ def _setup_logging(cfg) -> None:
 
 def _open_ledger(args):
     from kiosk.clock import SafeClock
-    from kiosk.ledger import Ledger
+    from kiosk.ledger import open_existing
 
     cfg = _load(args, logs=False)
-    path = os.path.join(cfg.data_dir, "ledger.sqlite3")
-    if not os.path.exists(path):
-        raise KioskError(f"no ledger at {path}; has the kiosk run with data_dir = {cfg.data_dir!r}?")
-    ledger = Ledger(path, cfg.office_id, cfg.tz)
+    ledger = open_existing(cfg, readonly=False)
     return cfg, ledger, SafeClock(cfg.tz, ledger.high_water())
 
 

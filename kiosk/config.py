@@ -20,6 +20,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 OTHER_SECTIONS = ("agent", "mqtt", "targets", "lobby")
 ENV_PREFIX = "KIOSK_"
 ENV_RESERVED = {"KIOSK_CONFIG"}
+LEDGER_FILE = "ledger.sqlite3"
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,11 @@ class Config:
             if service.code == code:
                 return service
         raise KeyError(code)
+
+    @property
+    def ledger_path(self) -> str:
+        """Where the ledger lives; every reader and writer of it asks here."""
+        return os.path.join(self.data_dir, LEDGER_FILE)
 
     @property
     def tz(self):
@@ -319,7 +325,8 @@ def _as_int(v):
 
 
 def _as_float(v):
-    return (float(v) if _as_int(v)[1] or isinstance(v, float) else None), _as_int(v)[1] or isinstance(v, float)
+    ok = _as_int(v)[1] or isinstance(v, float)
+    return (float(v) if ok else None), ok
 
 
 def _as_bool(v):
@@ -331,22 +338,20 @@ def _as_str(v):
 
 
 def _as_time(v):
-    if isinstance(v, dt.time):
-        return v, True
-    if isinstance(v, str) and re.fullmatch(r"\d{2}:\d{2}", v):
-        try:
-            return dt.time.fromisoformat(v), True
-        except ValueError:
-            pass
-    return None, False
+    return _from_text(v, dt.time, r"\d{2}:\d{2}", dt.time.fromisoformat)
 
 
 def _as_date(v):
-    if isinstance(v, dt.date) and not isinstance(v, dt.datetime):
+    return _from_text(v, dt.date, r"\d{4}-\d{2}-\d{2}", dt.date.fromisoformat)
+
+
+def _from_text(v, kind: type, pattern: str, parse):
+    """A TOML date/time value, or a string of exactly ``pattern`` that ``parse`` accepts."""
+    if isinstance(v, kind) and not isinstance(v, dt.datetime):  # a datetime is a date too
         return v, True
-    if isinstance(v, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+    if isinstance(v, str) and re.fullmatch(pattern, v):
         try:
-            return dt.date.fromisoformat(v), True
+            return parse(v), True
         except ValueError:
             pass
     return None, False

@@ -11,6 +11,7 @@ never block the writer.
 import contextlib
 import datetime as dt
 import json
+import os
 import sqlite3
 import threading
 
@@ -325,6 +326,14 @@ def _connect(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path!r}: {exc}; check data_dir and its permissions") from None
     return db
+
+
+def open_existing(config, readonly: bool = True) -> Ledger:
+    """The kiosk's ledger for a reader or a staff tool: never creates one where the kiosk has not run."""
+    path = config.ledger_path
+    if not os.path.exists(path):
+        raise LedgerError(f"no ledger at {path} yet; has the kiosk run with data_dir = {config.data_dir!r}?")
+    return Ledger(path, config.office_id, config.tz, readonly=readonly)
 
 
 def open_readonly(path: str) -> sqlite3.Connection:

@@ -34,12 +34,13 @@ def _one(config, ledger, service, today: dt.date, days: list[dt.date]) -> dict:
 def snapshot(config: Config, ledger, clock, printer: str) -> dict:
     """Everything a technician asks first: counts, next free days, printer, clock, prints owed."""
     now = clock.now()
+    recorded = ledger.state()
     return {
         "kiosk_id": config.id, "office_id": config.office_id, "now": now.isoformat(timespec="seconds"),
         "services": service_status(config, ledger, now),
         "printer": printer,
         "clock": {"suspect": clock.suspect, "reason": clock.suspect_reason},
         "owed_prints": [f"{t.label} {t.service_day}" for t in ledger.owed_prints(now.date())],
-        "unconfirmed_prints": ledger.state().get("unconfirmed_prints", []),
-        "buttons": ledger.state().get("buttons"),  # only sources that can lose their link report
+        "unconfirmed_prints": recorded.get("unconfirmed_prints", []),
+        "buttons": recorded.get("buttons"),  # only sources that can lose their link report
     }

@@ -1,21 +1,20 @@
 """``kiosk status``: what a technician asks first, read without disturbing the kiosk."""
 
-import os
+import time
 
 from kiosk.clock import SafeClock
 from kiosk.config import Config
-from kiosk.errors import KioskError
-from kiosk.ledger import Ledger
+from kiosk.ledger import open_existing
 from kiosk.state import snapshot
 
 
-def read_status(cfg: Config) -> dict:
-    path = os.path.join(cfg.data_dir, "ledger.sqlite3")
-    if not os.path.exists(path):
-        raise KioskError(f"no ledger at {path}; has the kiosk run with data_dir = {cfg.data_dir!r}?")
-    ledger = Ledger(path, cfg.office_id, cfg.tz, readonly=True)
+def read_status(cfg: Config, system=time.time) -> dict:
+    """The kiosk's state from its ledger, read-only; the printer as the kiosk last saw it.
+
+    Shared by ``kiosk status`` and the agent's health payload, so both say the same."""
+    ledger = open_existing(cfg)
     try:
-        clock = SafeClock(cfg.tz, ledger.high_water())
+        clock = SafeClock(cfg.tz, ledger.high_water(), system=system)
         return snapshot(cfg, ledger, clock, ledger.state().get("printer", "unknown"))
     finally:
         ledger.close()

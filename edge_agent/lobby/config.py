@@ -3,6 +3,7 @@
 import os
 from dataclasses import dataclass
 
+from edge_agent.config import agent_data_dir  # one rule for where the agent keeps its files
 from kiosk import config as kconfig
 from kiosk.config import Key
 from kiosk.errors import ConfigError
@@ -61,11 +62,6 @@ def from_kiosk_config(kiosk: kconfig.Config) -> LobbyConfig:
                        values["second_language"], agent_dir)
 
 
-def agent_data_dir(kiosk: kconfig.Config) -> str:
-    """Where the agent keeps its state: the same rule as edge_agent.config.from_kiosk_config."""
-    agent = kiosk.other.get("agent", {})
-    chosen = agent.get("data_dir", "") if isinstance(agent, dict) else ""
-    return chosen or os.path.join(kiosk.data_dir, "agent")
 
 
 def _offices(raw: dict, problems: list) -> tuple[dict, ...]:

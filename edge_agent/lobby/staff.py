@@ -11,7 +11,6 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 
 from edge_agent.lobby import auth
 from edge_agent.lobby.app import now
-from edge_agent.lobby.status import LEDGER_FILE
 from edge_agent.store import AgentStore
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
@@ -167,7 +166,7 @@ def _store() -> AgentStore:
 class _ledger:
     def __enter__(self):
         kiosk = current_app.config["KIOSK"]
-        path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+        path = kiosk.ledger_path
         if not os.path.exists(path):
             abort(503, description=f"Buku antrean {path} belum ada: apakah kios sudah berjalan?")
         self.ledger = Ledger(path, kiosk.office_id, kiosk.tz)
@@ -179,7 +178,7 @@ class _ledger:
 
 def _quotas() -> list[dict]:
     kiosk = current_app.config["KIOSK"]
-    path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+    path = kiosk.ledger_path
     today = now(current_app).date()
     if not os.path.exists(path):
         return [{"code": s.code, "name": s.name, "quota": None, "taken": None} for s in kiosk.services]

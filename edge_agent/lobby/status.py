@@ -16,8 +16,6 @@ from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 from kiosk.state import service_status
 
-LEDGER_FILE = "ledger.sqlite3"  # the name kiosk/app.py gives it in data_dir
-
 
 def build_status(kiosk, lobby, now_s: float) -> dict:
     tz = kiosk.tz
@@ -44,7 +42,7 @@ def build_status(kiosk, lobby, now_s: float) -> dict:
 
 
 def _counts(kiosk, now: dt.datetime) -> tuple[dict, str | None]:
-    path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+    path = kiosk.ledger_path
     if not os.path.exists(path):
         return {}, f"ledger {path} does not exist yet: has the kiosk run?"
     try:

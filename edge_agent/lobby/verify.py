@@ -10,7 +10,6 @@ import sqlite3
 from flask import Blueprint, current_app, render_template, request
 
 from edge_agent.lobby import texts
-from edge_agent.lobby.status import LEDGER_FILE
 from kiosk.errors import KioskError, TicketNotFound
 from kiosk.ledger import Ledger
 from kiosk.signing import KEY_BYTES, KEY_FILE, SignatureError, verify_payload
@@ -52,7 +51,7 @@ def _ledger_check(kiosk, fields: dict) -> dict:
     ticket = {"service": fields["service"], "service_name": _service_name(kiosk, fields["service"]),
               "day": texts.day_id(fields["service_day"]), "number": fields["number"],
               "label": f"{fields['service']}-{fields['number']:03d}"}
-    path = os.path.join(kiosk.data_dir, LEDGER_FILE)
+    path = kiosk.ledger_path
     try:
         ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
         try:
