@@ -113,6 +113,7 @@ SCHEMAS: dict[str, dict[str, Field]] = {
         "quota": Field(int, True, _non_negative, "an integer, 0 or more"),
     },
     "resend": {},
+    "confirm_clock": {},
 }
 VERBS = tuple(SCHEMAS)
 _JSON_TYPES = {str: "a string", int: "an integer", list: "a list", bool: "true or false", dict: "an object"}

@@ -6,10 +6,11 @@ import datetime as dt
 import time
 
 from edge_agent.errors import AgentError, CommandError
+from kiosk.clock import ledger_clock
 from kiosk.errors import KioskError, LedgerError
 from kiosk.ledger import open_existing
 
-TEST_PRINT_WAIT_S = 15.0  # a kiosk polls its printer every second; a slip takes well under 5 s
+KIOSK_ANSWER_WAIT_S = 15.0  # a kiosk looks at its requests every second; a slip takes well under 5 s
 
 
 class Handlers:
@@ -20,7 +21,8 @@ class Handlers:
 
     def table(self) -> dict:
         return {"announce": self.announce, "clear_announcement": self.clear_announcement,
-                "test_print": self.test_print, "set_quota": self.set_quota, "resend": self.resend}
+                "test_print": self.test_print, "set_quota": self.set_quota, "resend": self.resend,
+                "confirm_clock": self.confirm_clock}
 
     def announce(self, payload: dict) -> dict:
         names = payload.get("maintenance_targets", [])
@@ -54,22 +56,33 @@ class Handlers:
         day = dt.date.fromisoformat(payload["date"])
         with self._ledger() as ledger:
             try:
-                taken = ledger.set_quota(service, day, payload["quota"], self.agent.now())
+                taken = ledger.set_quota(service, day, payload["quota"], self._now(ledger))
             except KioskError as exc:
                 raise CommandError("bad_value", str(exc)) from None
         return {"service": service.code, "date": day.isoformat(), "quota": payload["quota"], "taken": taken}
 
     def test_print(self, payload: dict) -> dict:
+        return self._through_kiosk("test_print", "did not print within {s} s: is it running, and is its "
+                                   "printer ready? The request stays queued and prints when it can.")
+
+    def confirm_clock(self, payload: dict) -> dict:
+        return self._through_kiosk("clock_confirm", "did not answer within {s} s: is it running? The request "
+                                   "stays queued; the kiosk takes it when it next runs.")
+
+    def _through_kiosk(self, kind: str, late: str) -> dict:
+        """Leave the running kiosk a request and wait for its answer in the ledger."""
         with self._ledger() as ledger:
-            request = ledger.request_test_print(self.agent.now())
-            deadline = time.monotonic() + TEST_PRINT_WAIT_S
+            request = ledger.add_request(kind, self._now(ledger))
+            deadline = time.monotonic() + KIOSK_ANSWER_WAIT_S
             while ledger.request_pending(request) and time.monotonic() < deadline:
                 time.sleep(0.1)  # the kiosk is another process; the ledger is what we share
             if ledger.request_pending(request):
-                raise CommandError("kiosk_busy", f"the kiosk did not print within {TEST_PRINT_WAIT_S:.0f} s: "
-                                                 "is it running, and is its printer ready? The request stays "
-                                                 "queued and prints when it can.")
+                raise CommandError("kiosk_busy", "the kiosk " + late.format(s=f"{KIOSK_ANSWER_WAIT_S:.0f}"))
             return _request_result(ledger, request)
+
+    def _now(self, ledger) -> dt.datetime:
+        """The kiosk's clock for what goes into its ledger: a system clock leapt ahead must not move it."""
+        return ledger_clock(self.agent.kiosk, ledger, system=self.agent.clock).now()
 
     def resend(self, payload: dict) -> dict:
         self.agent.request_resend()

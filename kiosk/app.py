@@ -16,7 +16,7 @@ import time
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
-from kiosk.clock import SafeClock
+from kiosk.clock import SafeClock, ledger_clock
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
@@ -227,7 +227,7 @@ class Kiosk:
         return ticket
 
     def _test_prints(self) -> None:
-        for request_id in self.ledger.test_prints():
+        for request_id in self.ledger.requests("test_print"):
             now = self.clock.now()
             data = layout.render_test_slip(office_name=self.config.office_name, kiosk_id=self.config.id,
                                            printed_at=now, printer=self.printer_status.value, paper=self.paper)
@@ -275,12 +275,25 @@ class Kiosk:
         return status
 
     def _check_clock(self) -> None:
+        self._confirm_clock()
         reason = self.clock.suspect_reason
-        value = {"suspect": reason is not None, "reason": reason}
-        # The reason names the drifting system time; only a change of verdict is news.
-        if self._record_state("clock", value["suspect"], value, "clock_suspect" if reason else None, value):
+        today = self.clock.now().date().isoformat()
+        # Once a day even when nothing changed, so the ledger keeps up with a quiet kiosk's trusted
+        # time (a reader, or the kiosk after a restart, measures a leap from it). The reason names
+        # the drifting system time; only a change of verdict or day is news.
+        value = {"suspect": reason is not None, "reason": reason, "day": today}
+        if self._record_state("clock", (value["suspect"], today), value, "clock_suspect" if reason else None, value):
             if reason:
                 log.warning("clock suspect", extra={"reason": reason})
+
+    def _confirm_clock(self) -> None:
+        for request_id in self.ledger.requests("clock_confirm"):
+            was = self.clock.suspect_reason
+            now = self.clock.confirm()
+            data = {"now": now.isoformat(timespec="seconds"), "was": was}
+            self.ledger.record_event("clock_confirmed", data, now)
+            self.ledger.request_done(request_id, now, {"kind": "clock_confirm", "ok": True, **data})
+            log.warning("clock confirmed by staff", extra=data)
 
     def _check_buttons(self) -> None:
         """A button source that can lose its link (the USB panel) says so in the kiosk's state."""
@@ -332,7 +345,8 @@ class Kiosk:
         return snapshot(self.config, self.ledger, self.clock, self.printer_status.value)
 
 
-def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=None) -> Kiosk:
+def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=None,
+                monotonic=None) -> Kiosk:
     """Build a kiosk from config: ledger, clock, key, printer and guard. Opens nothing yet but the ledger."""
     from kiosk.printer import make_printer
 
@@ -343,7 +357,8 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
                          "create it and give the kiosk user write access") from None
     tz = config.tz
     ledger = Ledger(config.ledger_path, config.office_id, tz)
-    clock = SafeClock(tz, ledger.high_water(), **({"system": system_clock} if system_clock else {}))
+    sources = {"system": system_clock, "monotonic": monotonic}  # stand-ins from tests
+    clock = ledger_clock(config, ledger, **{k: v for k, v in sources.items() if v is not None})
     ledger.prune_events(clock.now())
     b = config.buttons
     guard = PressGuard(b["cooldown_ms"] / 1000, b["burst_max_tickets"], b["burst_window_minutes"] * 60)

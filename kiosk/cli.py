@@ -1,4 +1,4 @@
-"""The ``kiosk`` command: run, demo, check-config, status, quota, void, reprint.
+"""The ``kiosk`` command: run, demo, check-config, status, quota, void, reprint, clock.
 
 Exit status: 0 done, 1 the operation failed (the message says why), 2 bad
 configuration or bad arguments.
@@ -14,7 +14,7 @@ import sys
 from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger("kiosk")
-REPRINT_WAIT_S = 5.0  # a running kiosk prints a request within a second or two
+REQUEST_WAIT_S = 5.0  # a running kiosk takes a request within a second or two
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
         if name == "void":
             p.add_argument("--reason", default="")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("clock", help="the kiosk's clock")
+    csub = p.add_subparsers(required=True, metavar="ACTION")
+    c = csub.add_parser("confirm", help="the system clock is right: take it, however far it leapt ahead")
+    c.add_argument("--config", **config_arg)
+    c.set_defaults(func=cmd_clock_confirm)
     return parser
 
 
@@ -155,20 +161,59 @@ def _reprint_here(cfg, args) -> int:
 
 def _reprint_through_running_kiosk(args) -> int:
     """The running kiosk owns the printer: leave it a request and watch it being printed."""
-    import time
-
     cfg, ledger, clock = _open_ledger(args)
     day = _date(args.date, clock.now())
     ticket = ledger.request_reprint(_service(cfg, args.service).code, day, args.value, clock.now())
-    deadline = time.monotonic() + REPRINT_WAIT_S
-    while ledger.reprint_pending(ticket.id) and time.monotonic() < deadline:
-        time.sleep(0.1)  # another process does the work; the ledger is all we share
-    if ledger.reprint_pending(ticket.id):
+    if not _taken_by_running_kiosk(lambda: ledger.reprint_pending(ticket.id)):
         print(f"ticket {ticket.label} for {day}: reprint queued; the kiosk prints it when its printer "
               "is ready (see `kiosk status`)")
         return 1
     print(f"ticket {ticket.label} for {day} reprinted by the running kiosk")
     return 0
+
+
+def cmd_clock_confirm(args) -> int:
+    """Staff vouch for the system clock after a leap the kiosk would not take on its own."""
+    from kiosk import lock
+
+    cfg = _load(args, logs=False)
+    try:
+        held = lock.hold(cfg.data_dir)
+    except lock.KioskRunning:
+        return _confirm_through_running_kiosk(args)
+    try:
+        _, ledger, clock = _open_ledger(args)
+        was = clock.suspect_reason
+        now = clock.confirm()
+        ledger.record_event("clock_confirmed", {"now": now.isoformat(timespec="seconds"), "was": was}, now)
+        ledger.close()
+    finally:
+        lock.release(held)
+    print(f"clock confirmed: the kiosk runs on {now:%Y-%m-%d %H:%M} from its next start"
+          + (f" (it was suspect: {was})" if was else ""))
+    return 0
+
+
+def _confirm_through_running_kiosk(args) -> int:
+    _, ledger, clock = _open_ledger(args)
+    request = ledger.add_request("clock_confirm", clock.now())
+    if not _taken_by_running_kiosk(lambda: ledger.request_pending(request)):
+        print("clock confirmation queued; the kiosk takes it when it next looks (see `kiosk status`)")
+        return 1
+    print(f"clock confirmed by the running kiosk: it runs on {clock.system_now():%Y-%m-%d %H:%M}")
+    return 0
+
+
+def _taken_by_running_kiosk(pending) -> bool:
+    """Wait until ``pending()`` is false: the running kiosk did what was asked."""
+    import time
+
+    deadline = time.monotonic() + REQUEST_WAIT_S
+    while pending():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)  # another process does the work; the ledger is all we share
+    return True
 
 
 def _load(args, logs: bool = True):
@@ -190,12 +235,12 @@ def _setup_logging(cfg) -> None:
 
 
 def _open_ledger(args):
-    from kiosk.clock import SafeClock
+    from kiosk.clock import ledger_clock
     from kiosk.ledger import open_existing
 
     cfg = _load(args, logs=False)
     ledger = open_existing(cfg, readonly=False)
-    return cfg, ledger, SafeClock(cfg.tz, ledger.high_water())
+    return cfg, ledger, ledger_clock(cfg, ledger)
 
 
 def _service(cfg, code: str):

@@ -80,6 +80,7 @@ SCHEMA = {
         "panel_heartbeat_timeout_ms": Key("int", 3000),
         "panel_reconnect_s": Key("float", 1.0),
     },
+    "clock": {"max_leap_days": Key("int", 14)},
     "log": {"level": Key("str", "info"), "format": Key("str", "json")},
 }
 SERVICE_SCHEMA = {
@@ -112,6 +113,7 @@ MINIMUM = {
     ("buttons", "burst_max_tickets"): 1,
     ("buttons", "burst_window_minutes"): 1,
     ("buttons", "panel_heartbeat_timeout_ms"): 1000,
+    ("clock", "max_leap_days"): 1,
 }
 EXAMPLES = {
     "int": "a whole number, e.g. 150",
@@ -159,6 +161,7 @@ class Config:
     calendar: Calendar
     printer: dict
     buttons: dict
+    clock: dict
     log: dict
     other: dict  # sections for the agent and lobby page, unvalidated here
     source: str = "<defaults>"
@@ -520,6 +523,7 @@ def _build(flat, services, calendar, raw, source) -> Config:
         id=flat["", "id"], data_dir=flat["", "data_dir"],
         office_id=flat["office", "id"], office_name=flat["office", "name"],
         timezone=flat["office", "timezone"], services=services, calendar=calendar,
-        printer=section("printer"), buttons=section("buttons"), log=section("log"),
+        printer=section("printer"), buttons=section("buttons"), clock=section("clock"),
+        log=section("log"),
         other={k: raw[k] for k in OTHER_SECTIONS if k in raw}, source=source,
     )

@@ -20,7 +20,16 @@ from kiosk.config import Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ticket import Ticket
 
-SCHEMA_VERSION = 2  # 2 added requests
+SCHEMA_VERSION = 3  # 2 added requests; 3 added the clock_confirm request
+REQUESTS_TABLE = """
+CREATE TABLE IF NOT EXISTS requests (              -- asked by staff or the agent; the running kiosk does them
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT    NOT NULL CHECK (kind IN ('reprint', 'test_print', 'clock_confirm')),
+    ticket_id    INTEGER REFERENCES tickets (id),
+    requested_at INTEGER NOT NULL,
+    UNIQUE (kind, ticket_id)
+);
+"""
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tickets (
     id             INTEGER PRIMARY KEY,
@@ -50,18 +59,21 @@ CREATE TABLE IF NOT EXISTS events (
     kind TEXT    NOT NULL,
     data TEXT    NOT NULL                       -- JSON object
 );
-CREATE TABLE IF NOT EXISTS requests (              -- asked by staff or the agent; the running kiosk does them
-    id           INTEGER PRIMARY KEY,
-    kind         TEXT    NOT NULL CHECK (kind IN ('reprint', 'test_print')),
-    ticket_id    INTEGER REFERENCES tickets (id),
-    requested_at INTEGER NOT NULL,
-    UNIQUE (kind, ticket_id)
-);
-CREATE TABLE IF NOT EXISTS kiosk_state (
+""" + REQUESTS_TABLE + """CREATE TABLE IF NOT EXISTS kiosk_state (
     key        TEXT PRIMARY KEY,
     value      TEXT NOT NULL,                   -- JSON value
     updated_at INTEGER NOT NULL
 );
+"""
+# Version 3 widened requests.kind; SQLite cannot alter a CHECK, so the (small, transient) table is rebuilt.
+WIDEN_REQUESTS = """
+BEGIN IMMEDIATE;
+ALTER TABLE requests RENAME TO requests_v2;
+""" + REQUESTS_TABLE + """
+INSERT INTO requests SELECT * FROM requests_v2;
+DROP TABLE requests_v2;
+PRAGMA user_version = 3;
+COMMIT;
 """
 TICKET_COLUMNS = "id, office_id, service, service_day, number, issued_at, status, print_attempts"
 # Events older than this are pruned at start so the SD card never fills.
@@ -163,15 +175,14 @@ class Ledger:
             return self._db.execute("SELECT 1 FROM requests WHERE kind = 'reprint' AND ticket_id = ?",
                                     (ticket_id,)).fetchone() is not None
 
-    def request_test_print(self, at: dt.datetime) -> int:
-        """The agent or staff ask for a test slip; returns the request id to watch."""
+    def add_request(self, kind: str, at: dt.datetime) -> int:
+        """The agent or staff ask the running kiosk for a test slip or a clock confirmation; the id to watch."""
         with self._write() as db:
-            return db.execute("INSERT INTO requests (kind, requested_at) VALUES ('test_print', ?)",
-                              (to_ms(at),)).lastrowid
+            return db.execute("INSERT INTO requests (kind, requested_at) VALUES (?, ?)", (kind, to_ms(at))).lastrowid
 
-    def test_prints(self) -> list[int]:
+    def requests(self, kind: str) -> list[int]:
         with self._lock:
-            return [r[0] for r in self._db.execute("SELECT id FROM requests WHERE kind = 'test_print' ORDER BY id")]
+            return [r[0] for r in self._db.execute("SELECT id FROM requests WHERE kind = ? ORDER BY id", (kind,))]
 
     def request_done(self, request_id: int, at: dt.datetime, result: dict) -> None:
         with self._write() as db:
@@ -261,7 +272,8 @@ class Ledger:
         """The latest moment recorded in the ledger; the clock never runs before it."""
         with self._lock:
             row = self._db.execute("SELECT MAX(m) FROM (SELECT MAX(issued_at) AS m FROM tickets "
-                                   "UNION ALL SELECT MAX(at) FROM events)").fetchone()
+                                   "UNION ALL SELECT MAX(at) FROM events "
+                                   "UNION ALL SELECT MAX(updated_at) FROM kiosk_state)").fetchone()
         return None if row[0] is None else dt.datetime.fromtimestamp(row[0] / 1000, self.tz)
 
     def events_since(self, after_id: int = 0, limit: int = 100) -> list[dict]:
@@ -317,6 +329,8 @@ class Ledger:
             raise LedgerError(f"ledger {self.path} has schema {version}, newer than this kiosk "
                               f"({SCHEMA_VERSION}); install the newer kiosk software")
         with self._lock:
+            if version == 2:
+                self._db.executescript(WIDEN_REQUESTS)
             self._db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
 
 

@@ -2,7 +2,7 @@
 
 import time
 
-from kiosk.clock import SafeClock
+from kiosk.clock import ledger_clock
 from kiosk.config import Config
 from kiosk.ledger import open_existing
 from kiosk.state import snapshot
@@ -14,7 +14,7 @@ def read_status(cfg: Config, system=time.time) -> dict:
     Shared by ``kiosk status`` and the agent's health payload, so both say the same."""
     ledger = open_existing(cfg)
     try:
-        clock = SafeClock(cfg.tz, ledger.high_water(), system=system)
+        clock = ledger_clock(cfg, ledger, system=system)
         return snapshot(cfg, ledger, clock, ledger.state().get("printer", "unknown"))
     finally:
         ledger.close()

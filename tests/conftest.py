@@ -52,13 +52,24 @@ def make_config(tmp_path):
 
 
 class FakeSystemClock:
-    """Stands in for time.time: the test sets the system clock like a bad RTC would."""
+    """Stands in for time.time: the test sets the system clock like a bad RTC would.
+
+    ``monotonic`` stands in for time.monotonic, which no one can set: ``set`` moves only the
+    system clock, ``advance`` lets real time pass on both."""
 
     def __init__(self, moment: dt.datetime):
         self.value = moment.timestamp()
+        self.elapsed = 0.0
 
     def set(self, moment: dt.datetime) -> None:
         self.value = moment.timestamp()
+
+    def advance(self, delta: dt.timedelta) -> None:
+        self.value += delta.total_seconds()
+        self.elapsed += delta.total_seconds()
+
+    def monotonic(self) -> float:
+        return self.elapsed
 
     def __call__(self) -> float:
         return self.value

@@ -30,7 +30,7 @@ def make_kiosk(make_config, system):
 
     def make(extra="", printer=None, buttons=None, replace=None):
         kiosk = build_kiosk(make_config(extra, replace), printer=printer or DummyPrinter(), buttons=buttons,
-                            system_clock=system)
+                            system_clock=system, monotonic=system.monotonic)
         kiosk.printer.open()
         kiosk.tick()  # what start() does, without the worker thread
         made.append(kiosk)
@@ -179,6 +179,41 @@ def test_clock_jump_forward_rolls_the_day(make_kiosk, system):
     ticket = kiosk.handle_press("B").ticket
     assert (ticket.service_day, ticket.number, ticket.people_before) == (dt.date(2026, 11, 26), 1, 0)
     assert kiosk.snapshot()["clock"]["suspect"] is False
+
+
+def test_clock_a_year_ahead_is_not_taken_until_confirmed(make_kiosk, system):
+    kiosk = make_kiosk()
+    kiosk.handle_press("B")
+    kiosk.stop()
+    system.set(at("2027-11-23 09:10"))  # power cut; the clock comes back a year ahead
+    again = make_kiosk()
+    ticket = again.handle_press("B").ticket
+    assert (ticket.service_day, ticket.number) == (MON, 2)
+    assert ticket.issued_at < at("2026-11-24 00:00")
+    assert again.ledger.high_water() < at("2026-11-24 00:00"), "the leap reached the ledger"
+    recorded = again.ledger.state()["clock"]
+    assert recorded["suspect"] and "365 days ahead" in recorded["reason"]
+    assert any(e["kind"] == "clock_suspect" for e in again.ledger.events_since(0))
+    request = again.ledger.add_request("clock_confirm", again.clock.now())
+    again.tick()
+    assert not again.ledger.request_pending(request)
+    assert again.snapshot()["clock"]["suspect"] is False
+    assert again.handle_press("B").ticket.service_day == dt.date(2027, 11, 23)
+    kinds = [e["kind"] for e in again.ledger.events_since(0)]
+    assert "clock_confirmed" in kinds and kinds.count("request_done") == 1
+
+
+def test_a_quiet_kiosk_records_its_day_so_weeks_later_nothing_is_a_leap(make_kiosk, system, make_config):
+    from kiosk.status import read_status
+
+    kiosk = make_kiosk()
+    for _ in range(20):  # running through a long closure: no tickets, one tick a day is enough
+        system.advance(dt.timedelta(days=1))
+        kiosk.tick()
+    assert not kiosk.clock.suspect
+    assert read_status(kiosk.config, system=system)["clock"]["suspect"] is False
+    kiosk.stop()
+    assert make_kiosk().snapshot()["clock"]["suspect"] is False
 
 
 def test_after_last_ticket_time_ticket_is_for_next_day(make_kiosk, system):
@@ -338,7 +373,7 @@ def test_refused_press_blinks_its_led(gpio, make_kiosk):
 
 def test_test_print_request_is_printed_and_answered(make_kiosk):
     kiosk = make_kiosk()
-    request = kiosk.ledger.request_test_print(at("2026-11-23 09:00"))
+    request = kiosk.ledger.add_request("test_print", at("2026-11-23 09:00"))
     kiosk.tick()
     [slip] = receipts(kiosk)
     assert "TES PRINTER" in slip.text() and "Bukan tiket antrean." in slip.text()

@@ -137,6 +137,34 @@ def test_events_pruned_after_retention(ledger):
     assert [e["kind"] for e in ledger.events_since(0)] == ["new"]
 
 
+def test_high_water_includes_the_kiosks_recorded_state(ledger):
+    ledger.issue_ticket(B, [MON], at("2026-11-23 08:00"))
+    ledger.set_state("clock", {"day": "2026-11-24"}, at("2026-11-24 00:00"))
+    assert ledger.high_water() == at("2026-11-24 00:00")
+
+
+def test_schema_2_ledger_keeps_its_requests_and_takes_clock_confirmations(ledger):
+    ticket = ledger.issue_ticket(B, [MON], at("2026-11-23 08:00"))
+    ledger.request_reprint("B", MON, 1, at("2026-11-23 08:01"))
+    ledger.close()
+    old = sqlite3.connect(ledger.path)  # as schema 2 made it: requests.kind without clock_confirm
+    old.executescript("""
+        DROP TABLE requests;
+        CREATE TABLE requests (id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('reprint', 'test_print')),
+            ticket_id INTEGER REFERENCES tickets (id), requested_at INTEGER NOT NULL, UNIQUE (kind, ticket_id));
+        INSERT INTO requests (kind, ticket_id, requested_at) VALUES ('reprint', 1, 0);
+        PRAGMA user_version = 2;""")
+    old.close()
+    migrated = Ledger(ledger.path, "serang-kota", JAKARTA)
+    assert migrated.reprint_pending(ticket.id)
+    request = migrated.add_request("clock_confirm", at("2026-11-23 08:02"))
+    assert migrated.requests("clock_confirm") == [request]
+    assert migrated._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert migrated._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    migrated.close()
+
+
 def test_newer_schema_refused(tmp_path):
     path = tmp_path / "l.sqlite3"
     sqlite3.connect(path).execute("PRAGMA user_version = 99")

@@ -13,6 +13,7 @@ from edge_agent.lobby import auth
 from edge_agent.lobby.app import now
 from edge_agent.store import AgentStore
 from kiosk.errors import KioskError
+from kiosk.clock import ledger_clock
 from kiosk.ledger import Ledger
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -116,8 +117,9 @@ def quota():
         abort(400, description=f"Layanan {code!r} tidak ada; pilih salah satu dari "
                                f"{', '.join(s.code for s in kiosk.services)}.")
     new = _whole(request.form.get("quota", ""))
-    at = now(current_app)
     with _ledger() as ledger:
+        # The kiosk's clock, not the system's: a clock leapt ahead must not move the ledger's time.
+        at = ledger_clock(kiosk, ledger, system=current_app.config["CLOCK"]).now()
         current = ledger.quota(service, at.date())
         if new >= current:
             abort(400, description=f"Kuota baru {new} tidak lebih kecil dari kuota hari ini {current}; di sini kuota "
