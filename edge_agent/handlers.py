@@ -78,7 +78,7 @@ class Handlers:
                 time.sleep(0.1)  # the kiosk is another process; the ledger is what we share
             if ledger.request_pending(request):
                 raise CommandError("kiosk_busy", "the kiosk " + late.format(s=f"{KIOSK_ANSWER_WAIT_S:.0f}"))
-            return _request_result(ledger, request)
+            return ledger.request_result(request) or {"request_id": request, "ok": True}
 
     def _now(self, ledger) -> dt.datetime:
         """The kiosk's clock for what goes into its ledger: a system clock leapt ahead must not move it."""
@@ -93,13 +93,6 @@ class Handlers:
             return contextlib.closing(open_existing(self.agent.kiosk, readonly=False))
         except LedgerError as exc:
             raise CommandError("kiosk_missing", str(exc)) from None
-
-
-def _request_result(ledger, request_id: int) -> dict:
-    for event in reversed(ledger.events_since(ledger.last_event_id() - 50, 100)):
-        if event["kind"] == "request_done" and event["data"].get("request_id") == request_id:
-            return event["data"]
-    return {"request_id": request_id, "ok": True}
 
 
 def _epoch(text: str | None) -> float | None:

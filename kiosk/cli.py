@@ -200,7 +200,8 @@ def _confirm_through_running_kiosk(args) -> int:
     if not _taken_by_running_kiosk(lambda: ledger.request_pending(request)):
         print("clock confirmation queued; the kiosk takes it when it next looks (see `kiosk status`)")
         return 1
-    print(f"clock confirmed by the running kiosk: it runs on {clock.system_now():%Y-%m-%d %H:%M}")
+    answer = ledger.request_result(request) or {}
+    print(f"clock confirmed by the running kiosk: it runs on {answer.get('now', '?')[:16].replace('T', ' ')}")
     return 0
 
 

@@ -189,6 +189,14 @@ class Ledger:
             db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
             self._event(db, at, "request_done", {"request_id": request_id, **result})
 
+    def request_result(self, request_id: int) -> dict | None:
+        """What the kiosk answered to a request it has done (None while pending or pruned)."""
+        with self._lock:  # among recent events only: the answer follows its request within seconds
+            row = self._db.execute("SELECT data FROM events WHERE id > (SELECT MAX(id) - 1000 FROM events) "
+                                   "AND kind = 'request_done' AND json_extract(data, '$.request_id') = ? "
+                                   "ORDER BY id DESC LIMIT 1", (request_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
     def request_pending(self, request_id: int) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM requests WHERE id = ?", (request_id,)).fetchone() is not None

@@ -82,8 +82,13 @@ def configs(make_config, broker, central, tmp_path):
 
 
 @pytest.fixture
-def kiosk(configs):
-    k = build_kiosk(configs[0], system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+def kiosk_clock():
+    return FakeSystemClock(at("2026-11-23 09:00"))
+
+
+@pytest.fixture
+def kiosk(configs, kiosk_clock):
+    k = build_kiosk(configs[0], system_clock=kiosk_clock, monotonic=kiosk_clock.monotonic)
     k.start()
     yield k
     k.stop()
@@ -195,6 +200,20 @@ def test_test_print_goes_through_the_running_kiosk(agent, kiosk, broker):
     assert answer["ok"] and answer["result"]["ok"] is True, answer
     assert "TES PRINTER" in decode(kiosk.printer.output)[-1].text()
     assert kiosk.ledger.taken("A", at("2026-11-23 09:00").date()) == 0
+    ask.close()
+
+
+def test_a_technician_confirms_a_clock_leap_through_the_running_kiosk(agent, kiosk, kiosk_clock, broker):
+    kiosk.handle_press("A")
+    kiosk_clock.set(at("2027-11-23 09:00"))
+    wait_until(lambda: kiosk.ledger.state()["clock"]["suspect"], what="the kiosk reporting its clock suspect")
+    assert "365 days ahead" in kiosk.ledger.state()["clock"]["reason"]
+    ask = Requester(broker)
+    answer = ask.ask("confirm_clock", {}, timeout_s=20)
+    assert answer["ok"] and "365 days ahead" in answer["result"]["was"], answer
+    assert answer["result"]["now"].startswith("2027-11-23T09:00")
+    assert kiosk.snapshot()["clock"]["suspect"] is False
+    assert kiosk.handle_press("A").ticket.service_day == dt.date(2027, 11, 23)
     ask.close()
 
 
