@@ -58,15 +58,16 @@ def uplink(tmp_path):
     regional.kill()
 
 
-def states(collector) -> list[bytes]:
-    return collector.payloads(STATE)
+def last_state(messages) -> bytes | None:
+    seen = [m.payload for m in messages if m.topic == STATE]
+    return seen[-1] if seen else None
 
 
 def test_the_bridge_says_it_is_up_on_both_brokers(uplink):
     site, regional = uplink
     for broker in (site, regional):
         watch = Collector(broker, "technician", [STATE])
-        watch.wait_for(lambda ms: states(watch)[-1:] == [b"1"], what=f"bridge state 1 on {broker.workdir.name}")
+        watch.wait_for(lambda ms: last_state(ms) == b"1", what=f"bridge state 1 on {broker.workdir.name}")
         watch.close()
     assert re.search(r"Connecting bridge .*\(127\.0\.0\.1:\d+\)", site.log())
 
@@ -97,7 +98,7 @@ def test_a_day_without_the_uplink_loses_nothing(uplink, tmp_path):
     wait_for_bridge(regional)
     local = Collector(site, "technician", [STATE])
     regional.stop()
-    local.wait_for(lambda ms: states(local)[-1:] == [b"0"], what="bridge state 0 on the site broker")
+    local.wait_for(lambda ms: last_state(ms) == b"0", what="bridge state 0 on the site broker")
     outbox = Outbox(str(tmp_path / "outbox.sqlite3"))
     link = make_link(site, tmp_path, outbox=outbox)
     link.start()
@@ -113,7 +114,7 @@ def test_a_day_without_the_uplink_loses_nothing(uplink, tmp_path):
     got = technician.wait_for(lambda ms: len({json.loads(m.payload)["n"] for m in ms}) >= sent, timeout_s=30,
                               what="every event queued during the outage")
     assert sorted({json.loads(m.payload)["n"] for m in got}) == list(range(sent))
-    local.wait_for(lambda ms: states(local)[-1:] == [b"1"], what="bridge state 1 again")
+    local.wait_for(lambda ms: last_state(ms) == b"1", what="bridge state 1 again")
     technician.close()
     local.close()
 
@@ -132,9 +133,9 @@ def test_the_remote_hears_the_bridge_die_with_the_site(tmp_path):
     site = site_with_bridge(tmp_path / "site", regional).start()
     try:
         watch = Collector(regional, "technician", [STATE])
-        watch.wait_for(lambda ms: states(watch)[-1:] == [b"1"], what="bridge state 1")
+        watch.wait_for(lambda ms: last_state(ms) == b"1", what="bridge state 1")
         site.kill()  # power cut at the office: the regional broker sends the bridge's Will
-        watch.wait_for(lambda ms: states(watch)[-1:] == [b"0"], timeout_s=120, what="bridge state 0 (Will)")
+        watch.wait_for(lambda ms: last_state(ms) == b"0", timeout_s=120, what="bridge state 0 (Will)")
         watch.close()
     finally:
         site.kill()
@@ -143,6 +144,6 @@ def test_the_remote_hears_the_bridge_die_with_the_site(tmp_path):
 
 def wait_for_bridge(regional) -> None:
     watch = Collector(regional, "technician", [STATE])
-    watch.wait_for(lambda ms: states(watch)[-1:] == [b"1"], what="the bridge connected")
+    watch.wait_for(lambda ms: last_state(ms) == b"1", what="the bridge connected")
     watch.close()
 

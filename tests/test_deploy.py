@@ -3,14 +3,11 @@
 import hashlib
 import os
 import shutil
-import socket
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from broker import Broker, free_port, make_certificates
 from conftest import need
 
 REPO = Path(__file__).resolve().parent.parent
@@ -64,34 +61,11 @@ def test_unit_settings(unit):
             assert {"mosquitto.service", "network-online.target"} <= set(one[key].split())
 
 
-def test_bridge_config_loads_in_real_mosquitto(tmp_path):
-    need(shutil.which("openssl") is not None, "openssl is not installed")
-    broker = Broker(tmp_path / "site")  # skips without mosquitto
-    make_certificates(tmp_path / "tls")
-    closed = free_port()  # nothing listens there: the bridge keeps retrying
-    bridge = (HW / "mosquitto" / "bridge.conf.example").read_text()
-    for line in bridge.splitlines():
-        assert not line or line.startswith("#") or (bridge.splitlines()[bridge.splitlines().index(line) - 1]
-                                                    .startswith("#")), f"uncommented: {line}"
-    assert "regional.example.go.id:8883" in bridge and "/etc/mosquitto/certs/regional-ca.crt" in bridge
-    bridge = (bridge.replace("regional.example.go.id:8883", f"127.0.0.1:{closed}")
-              .replace("/etc/mosquitto/certs/regional-ca.crt", str(tmp_path / "tls" / "ca.crt")))
-    broker.conf.write_text(broker.conf.read_text() + bridge)
-    broker.start()
-    try:
-        deadline = time.monotonic() + 5
-        while "Connecting bridge" not in broker.log():  # the bridge section was taken
-            assert broker.proc.poll() is None, broker.log()
-            assert time.monotonic() < deadline, broker.log()
-            time.sleep(0.05)
-        stay_until = time.monotonic() + 1.0
-        while time.monotonic() < stay_until:  # and the broker stays up while the remote is unreachable
-            assert broker.proc.poll() is None, broker.log()
-            socket.create_connection((broker.host, broker.port), timeout=0.5).close()
-            time.sleep(0.1)
-        assert "Error" not in broker.log().split("Connecting bridge")[0], broker.log()
-    finally:
-        broker.stop()
+def test_every_bridge_setting_is_explained():
+    """The bridge itself runs in tests/test_bridge.py; here: no line of it goes unexplained."""
+    lines = (HW / "mosquitto" / "bridge.conf.example").read_text().splitlines()
+    for before, line in zip(lines, lines[1:], strict=False):
+        assert not line or line.startswith("#") or before.startswith("#"), f"unexplained: {line}"
 
 
 def _run_install(*args, root=None):

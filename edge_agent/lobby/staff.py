@@ -12,8 +12,8 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from edge_agent.lobby import auth
 from edge_agent.lobby.app import now
 from edge_agent.store import AgentStore
-from kiosk.errors import KioskError
 from kiosk.clock import ledger_clock
+from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
