@@ -68,6 +68,22 @@ def test_stale_notice_when_server_stops_and_recovery(page, served):  # noqa: F81
         again.stop()
 
 
+def test_screen_started_before_the_server_shows_the_lobby_when_it_comes_up(page, served):  # noqa: F811
+    """After a power cut the desktop may start Chromium before the agent serves the page. Chromium's
+    own error page then retries by itself (hardware/lobby-screen relies on it): no script waits."""
+    from playwright.sync_api import Error
+
+    app, server = served
+    server.stop()
+    with pytest.raises(Error, match="ERR_CONNECTION_REFUSED"):
+        page.goto(server.url + "/")
+    again = LobbyServer(app, port=server.port).start()
+    try:
+        page.wait_for_selector("[data-code=A][data-state=available]", timeout=30_000)
+    finally:
+        again.stop()
+
+
 def test_stale_network_data_is_said(page, served):  # noqa: F811
     app, server = served
     put(app, outage=False, age_s=60)
