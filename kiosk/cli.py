@@ -132,15 +132,20 @@ def cmd_void(args) -> int:
 
 
 def cmd_reprint(args) -> int:
+    return _here_or_through_running_kiosk(args, _reprint_here, _reprint_through_running_kiosk)
+
+
+def _here_or_through_running_kiosk(args, here, through) -> int:
+    """``here(cfg, args)`` holding the kiosk's lock; ``through(args)`` when a running kiosk holds it."""
     from kiosk import lock
 
     cfg = _load(args, logs=False)
     try:
         held = lock.hold(cfg.data_dir)
     except lock.KioskRunning:
-        return _reprint_through_running_kiosk(args)
+        return through(args)
     try:
-        return _reprint_here(cfg, args)
+        return here(cfg, args)
     finally:
         lock.release(held)
 
@@ -174,21 +179,15 @@ def _reprint_through_running_kiosk(args) -> int:
 
 def cmd_clock_confirm(args) -> int:
     """Staff vouch for the system clock after a leap the kiosk would not take on its own."""
-    from kiosk import lock
+    return _here_or_through_running_kiosk(args, _confirm_here, _confirm_through_running_kiosk)
 
-    cfg = _load(args, logs=False)
-    try:
-        held = lock.hold(cfg.data_dir)
-    except lock.KioskRunning:
-        return _confirm_through_running_kiosk(args)
-    try:
-        _, ledger, clock = _open_ledger(args)
-        was = clock.suspect_reason
-        now = clock.confirm()
-        ledger.record_event("clock_confirmed", {"now": now.isoformat(timespec="seconds"), "was": was}, now)
-        ledger.close()
-    finally:
-        lock.release(held)
+
+def _confirm_here(cfg, args) -> int:
+    _, ledger, clock = _open_ledger(args)
+    was = clock.suspect_reason
+    now = clock.confirm()
+    ledger.record_event("clock_confirmed", {"now": now.isoformat(timespec="seconds"), "was": was}, now)
+    ledger.close()
     print(f"clock confirmed: the kiosk runs on {now:%Y-%m-%d %H:%M} from its next start"
           + (f" (it was suspect: {was})" if was else ""))
     return 0
