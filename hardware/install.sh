@@ -5,9 +5,12 @@
 #     hardware/install.sh --dry-run         # print every action, change nothing
 #     hardware/install.sh --root /tmp/r --no-venv --python .venv/bin/python
 #                                           # into a scratch root (tests)
-# Idempotent: a second run changes nothing. Secrets are made on this device
-# when absent and never overwritten; none is shipped in the project. The
-# ticket signing key is made by the kiosk itself at its first start.
+# Idempotent: a second run changes nothing (the venv is rebuilt only when the
+# source changed). In a chroot or an image build, where systemd and udev are
+# not running, units are enabled and rules installed for the next boot.
+# Secrets are made on this device when absent and never overwritten; none is
+# shipped in the project. The ticket signing key is made by the kiosk itself
+# at its first start.
 # Walk-through: docs/install.md.
 set -euo pipefail
 
@@ -18,8 +21,12 @@ MAKE_VENV=1
 PYTHON=""
 USER_NAME=antrean
 PREFIX=/opt/antrean
-APT_PACKAGES=(python3-venv python3-dev python3-lgpio mosquitto mosquitto-clients openssl)
+APT_PACKAGES=(python3-venv python3-dev mosquitto mosquitto-clients openssl)
+# Only in Raspberry Pi OS's own repository (archive.raspberrypi.com), not in
+# Debian: installed when apt offers them, skipped with a "!" line otherwise.
+PI_PACKAGES=(python3-lgpio)
 KIOSK_GROUPS=(lp dialout gpio video)
+UNITS=(antrean-kiosk.service antrean-agent.service)
 
 usage() {
     cat <<'USAGE'
@@ -73,14 +80,54 @@ system() {
     [ -z "$ROOT" ]
 }
 
-# Install file $1 as $2 with mode $3 only when its content or mode differs.
+# Install file $1 as $2 with mode $3 only when its content or mode differs;
+# set changed=1 when it did (callers reload only what changed).
+changed=0
 put() {
     local src=$1 dest=$2 mode=$3
     if [ -f "$dest" ] && cmp -s "$src" "$dest" && [ "$(stat -c %a "$dest")" = "${mode#0}" ]; then
         keep "$dest"
     else
         run install -D -m "$mode" "$src" "$dest"
+        changed=1
     fi
+}
+
+# Package $1 is installed.
+installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
+}
+
+# apt has a version of package $1 to install (Pi-only packages have none on
+# plain Debian).
+available() {
+    local version
+    version=$(apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" { print $2 }')
+    [ -n "$version" ] && [ "$version" != "(none)" ]
+}
+
+# systemd is PID 1 here (sd_booted()'s test). Not in a chroot or an image
+# being built: there units can be enabled but not reloaded or started.
+systemd_running() {
+    [ -d /run/systemd/system ]
+}
+
+# systemd has older copies of our units loaded than those on disk (also after
+# a run that stopped between installing them and the daemon-reload).
+units_stale() {
+    local unit
+    for unit in "${UNITS[@]}"; do
+        [ "$(systemctl show --property=NeedDaemonReload --value "$unit")" = yes ] && return 0
+    done
+    return 1
+}
+
+# A fingerprint of the project's source. pip rebuilds and reinstalls a local
+# directory every time, so the venv is only updated when this changes.
+source_stamp() {
+    (cd "$SRC" && find . \( -name .git -o -name .venv -o -name __pycache__ -o -name build -o -name '*.egg-info' \
+            -o -name demo-data -o -name .pytest_cache -o -name .hypothesis -o -name .mypy_cache \) -prune \
+            -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 }
 
 # Make directory $1 with mode $2 (and owner $3 on the real system).
@@ -105,11 +152,23 @@ echo "== packages"
 if system; then
     missing=()
     for pkg in "${APT_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+        installed "$pkg" || missing+=("$pkg")
     done
     if [ ${#missing[@]} -gt 0 ]; then
         run apt-get update
-        run apt-get install -y --no-install-recommends "${missing[@]}"
+    fi
+    for pkg in "${PI_PACKAGES[@]}"; do
+        if installed "$pkg"; then
+            :
+        elif available "$pkg"; then
+            missing+=("$pkg")
+        else
+            echo "! $pkg is not in this system's apt sources (Raspberry Pi OS has it); skipped, pip installs lgpio instead"
+        fi
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        # No questions: the packages' defaults are what the kiosk wants.
+        run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
     else
         keep "apt packages: ${APT_PACKAGES[*]}"
     fi
@@ -151,7 +210,13 @@ if [ "$MAKE_VENV" = 1 ]; then
         # System site packages: python3-lgpio from apt drives the GPIO pins.
         run python3 -m venv --system-site-packages "$OPT/venv"
     fi
-    run "$OPT/venv/bin/pip" install --quiet --disable-pip-version-check "${SRC}[pi]"
+    stamp=$(source_stamp)
+    if [ -f "$OPT/venv/.antrean-source" ] && [ "$(cat "$OPT/venv/.antrean-source")" = "$stamp" ]; then
+        keep "antrean in $OPT/venv (source unchanged)"
+    else
+        run "$OPT/venv/bin/pip" install --quiet --disable-pip-version-check "${SRC}[pi]"
+        if [ "$DRY_RUN" = 0 ]; then echo "$stamp" > "$OPT/venv/.antrean-source"; fi
+    fi
 else
     keep "venv skipped (--no-venv)"
 fi
@@ -161,10 +226,14 @@ for doc in "$SRC"/docs/*.md; do
 done
 
 echo "== udev rules and systemd units"
+changed=0
 put "$SRC/hardware/udev/60-antrean.rules" "$ROOT/etc/udev/rules.d/60-antrean.rules" 0644
-for unit in antrean-kiosk.service antrean-agent.service; do
+rules_changed=$changed
+changed=0
+for unit in "${UNITS[@]}"; do
     put "$SRC/hardware/systemd/$unit" "$ROOT/etc/systemd/system/$unit" 0644
 done
+units_changed=$changed
 
 echo "== configuration"
 if [ -e "$CONFIG" ]; then
@@ -211,13 +280,36 @@ fi
 
 echo "== services"
 if system; then
-    run systemctl daemon-reload
-    run systemctl enable antrean-kiosk.service antrean-agent.service
-    if command -v udevadm >/dev/null; then
+    if ! command -v systemctl >/dev/null; then
+        echo "! systemctl not found (not a systemd system): units installed, not enabled"
+    else
+        if ! systemd_running; then
+            # systemctl enable works offline (it only makes the wants symlinks).
+            echo "! systemd is not running here (chroot or image build): no daemon-reload; units start at boot"
+        elif [ "$units_changed" = 1 ] || units_stale; then
+            run systemctl daemon-reload
+        else
+            keep "systemd units unchanged"
+        fi
+        for unit in "${UNITS[@]}"; do
+            if systemctl is-enabled -q "$unit" 2>/dev/null; then
+                keep "$unit enabled"
+            else
+                run systemctl enable "$unit"
+            fi
+        done
+    fi
+    if ! command -v udevadm >/dev/null; then
+        echo "! udevadm not found: rules installed, not loaded"
+    elif [ ! -S /run/udev/control ]; then
+        echo "! udev is not running here (chroot or image build): rules load at boot"
+    elif [ "$rules_changed" = 1 ]; then
         run udevadm control --reload
         run udevadm trigger --subsystem-match=tty --subsystem-match=usbmisc --subsystem-match=usb
+    else
+        keep "udev rules unchanged"
     fi
-    echo "next: edit $CONFIG, then kiosk check-config $CONFIG and"
+    echo "next: edit $CONFIG, then sudo -u $USER_NAME $PREFIX/venv/bin/kiosk check-config $CONFIG and"
     echo "      sudo systemctl restart antrean-kiosk antrean-agent"
 else
     keep "systemctl and udevadm skipped (--root)"
