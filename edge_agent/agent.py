@@ -45,6 +45,8 @@ class Agent:
         self.stopping = threading.Event()
         self._resend = threading.Event()
         self._last = {}  # name -> (body, time published)
+        self._changed_at = {}  # name -> when a change of it last went out
+        self._change_owed = set()  # names with a change held back by MIN_CHANGE_GAP_S
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), self.kiosk.tz)
@@ -145,14 +147,24 @@ class Agent:
         interval = self.config.agent["publish_interval_s"]
         # 5 % slack: samples are read on their own schedule and land a little either side of it.
         periodic_due = now - last_at >= interval * 0.95
-        if change and now - last_at < MIN_CHANGE_GAP_S and name == "health":
-            change = False  # a flapping flag: the next periodic sample carries it
+        change = self._change_due(name, change or name in self._change_owed, now)
         if not (change or periodic_due):
             self._last[name] = (body, last_at)
             return
         self._last[name] = (body, now)
+        if change:
+            self._changed_at[name] = now
         if self.link is not None:
             self.link.state(name, body, change=change)
+
+    def _change_due(self, name: str, change: bool, now: float) -> bool:
+        """A health change within MIN_CHANGE_GAP_S of the last one (a flapping flag) is owed, not lost:
+        it goes out as a change, never a droppable sample, at the first reading after the gap."""
+        if change and name == "health" and now - self._changed_at.get(name, float("-inf")) < MIN_CHANGE_GAP_S:
+            self._change_owed.add(name)
+            return False
+        self._change_owed.discard(name)
+        return change
 
     def publish_announcement(self) -> None:
         if self.link is not None:

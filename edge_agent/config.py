@@ -7,19 +7,22 @@ environment variables layered on top (``AGENT_MQTT_HOST``,
 ``AGENT_PROBE_INTERVAL_S`` for keys of [agent]).
 """
 
+import math
 import os
 import re
 from dataclasses import dataclass
 
 from edge_agent.errors import AgentConfigError
+from edge_agent.outbox import MIN_BYTES as MIN_OUTBOX_BYTES
 from kiosk import config as kconfig
 from kiosk.config import REQUIRED, Key
 
 AGENT = {
     "data_dir": Key("str", ""),
-    "probe_interval_s": Key("int", 10),
-    "health_interval_s": Key("int", 60),
-    "publish_interval_s": Key("int", 300),
+    # Seconds, whole or not: a fraction is a real setting (a lab bench, a test compressing a day).
+    "probe_interval_s": Key("float", 10),
+    "health_interval_s": Key("float", 60),
+    "publish_interval_s": Key("float", 300),
     "fail_threshold": Key("int", 3),
     "success_threshold": Key("int", 2),
     "outbox_max_bytes": Key("int", 5_000_000),
@@ -57,8 +60,8 @@ TARGET = {
 }
 KINDS = ("icmp", "tcp", "dns", "http")
 ROLES = ("gateway", "dns", "central", "internet", "other")
-POSITIVE = ("probe_interval_s", "health_interval_s", "publish_interval_s", "fail_threshold",
-            "success_threshold", "outbox_max_bytes")
+INTERVALS = ("probe_interval_s", "health_interval_s", "publish_interval_s")
+POSITIVE = ("fail_threshold", "success_threshold")
 # What each probe kind cannot work without, with an example for the message.
 TARGET_NEEDS = {"icmp": (("host", '"192.168.1.1"'),), "tcp": (("host", '"10.1.2.3"'), ("port", "443")),
                 "dns": (("host", '"192.168.1.1"'), ("query_name", '"siak.example.go.id"')),
@@ -144,9 +147,23 @@ def _check_target(where: str, target: dict, problems: list) -> None:
 
 
 def _check_agent(agent: dict, problems: list) -> None:
+    for key in INTERVALS:
+        value, default = agent[key], AGENT[key].default
+        if value is None:
+            continue
+        if not math.isfinite(value):  # TOML has inf and nan; neither is a time between two rounds
+            problems.append(f"agent.{key} = {value} is not a number of seconds; set a finite number above 0, "
+                            f"e.g. {default}")
+        elif value <= 0:
+            problems.append(f"agent.{key} = {value:g} is too small; set more than 0 seconds, e.g. {default} "
+                            "(a fraction such as 0.5 is fine)")
     for key in POSITIVE:
         if agent[key] is not None and agent[key] < 1:
             problems.append(f"agent.{key} = {agent[key]} is too small; set 1 or more")
+    size = agent["outbox_max_bytes"]
+    if size is not None and size < MIN_OUTBOX_BYTES:
+        problems.append(f"agent.outbox_max_bytes = {size} is too small; set {MIN_OUTBOX_BYTES} or more "
+                        f"(default {AGENT['outbox_max_bytes'].default})")
 
 
 def _check_mqtt(mqtt: dict, problems: list) -> None:

@@ -25,7 +25,7 @@ def relay_kind(event: dict) -> tuple[str, dict] | None:
         return "quota_exhausted", {**body, "scope": "horizon"}
     if kind == "buttons_state":
         return "button_panel", {**body, "fault": not data["connected"]}
-    if kind in ("burst_alarm", "clock_suspect"):
+    if kind in ("burst_alarm", "clock_suspect", "clock_confirmed"):
         return kind, body
     return None
 

@@ -11,7 +11,8 @@ A target's state is one of ``unknown`` (nothing decided yet), ``up``,
   ``recover_after`` (2) good rounds in a row make it up again: one lost
   round never raises an outage. While a decision is pending, rounds start
   ``retry_interval_s`` (2 s) apart, or back to back if a round takes longer,
-  instead of every ``interval_s`` (10 s). A failing round ends within its
+  instead of every ``interval_s`` (10 s), and never further apart than
+  ``interval_s`` when that is the shorter. A failing round ends within its
   budget (ICMP and DNS 1.8 s, TCP 2.4 s, HTTP 3 s by default), so an outage
   is confirmed within 10 + 3 x 3 = 19 s of its start at worst.
 - Degraded is judged over a window of the last ``degrade_window`` good
@@ -103,7 +104,8 @@ class Policy:
         length to the confirmation; rounds never overlap.
         """
         if pending:
-            return max(last_end, last_start + self.retry_interval_s)
+            # Confirming means sooner, never later: with an interval_s below retry_interval_s, keep the interval.
+            return max(last_end, last_start + min(self.retry_interval_s, self.interval_s))
         return max(last_end, last_start + self.interval_s)
 
 

@@ -6,7 +6,8 @@ cut at any instant. The MQTT link deletes a row only when the broker's
 PUBACK for it arrives; paho's in-memory queue is never trusted.
 
 The outbox is bounded in bytes (topic plus JSON body; SQLite's own overhead
-comes on top, about a third more). When a put would go over the bound the
+comes on top, about a third more, and a WAL of a quarter of the bound, at
+least 64 KB). When a put would go over the bound the
 oldest *samples* (periodic readings that the next one replaces) are
 dropped first. Events and state changes are never dropped: if only they
 remain, they are kept and ``over_budget`` says so, because losing an
@@ -47,6 +48,12 @@ INSERT OR IGNORE INTO outbox_meta VALUES ('dropped', 0);
 """
 # Samples are deleted in batches of this many rows while making room.
 DROP_BATCH = 100
+# Below this the outbox could not hold one ordinary message (edge_agent.config checks it too).
+MIN_BYTES = 1024
+# SQLite checkpoints its WAL every 1000 pages (4 MB) and keeps the file that size for reuse: more
+# than a small budget. The WAL is checkpointed and cut back at this share of max_bytes instead.
+WAL_SHARE = 4
+WAL_MIN_PAGES, WAL_MAX_PAGES = 16, 1000  # 1000: SQLite's default, for large budgets
 
 
 @dataclass(frozen=True)
@@ -64,13 +71,14 @@ class Item:
 
 class Outbox:
     def __init__(self, path: str, max_bytes: int = 5_000_000):
-        if not isinstance(max_bytes, int) or max_bytes < 1024:
-            raise ValueError(f"max_bytes {max_bytes!r} is too small; give at least 1024 (default 5_000_000)")
+        if not isinstance(max_bytes, int) or max_bytes < MIN_BYTES:
+            raise ValueError(f"max_bytes {max_bytes!r} is too small; give at least {MIN_BYTES} (default 5_000_000)")
         self.path = path
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._db = _connect(path)
         self._db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        _bound_wal(self._db, max_bytes)
         self._bytes, self._count = self._db.execute("SELECT COALESCE(SUM(size), 0), COUNT(*) FROM outbox").fetchone()
         self._dropped = self._db.execute("SELECT value FROM outbox_meta WHERE key = 'dropped'").fetchone()[0]
 
@@ -224,6 +232,14 @@ def _check_put(topic, body, qos, retain, kind) -> str:
     if not isinstance(body, dict):
         raise TypeError(f"body must be a dict, got {type(body).__name__}: {body!r}")
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _bound_wal(db: sqlite3.Connection, max_bytes: int) -> None:
+    """Checkpoint the WAL once it holds about max_bytes / WAL_SHARE and cut the file back to that."""
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    pages = min(WAL_MAX_PAGES, max(WAL_MIN_PAGES, max_bytes // WAL_SHARE // page))
+    db.execute(f"PRAGMA wal_autocheckpoint = {pages}")
+    db.execute(f"PRAGMA journal_size_limit = {pages * page}")
 
 
 def _connect(path: str) -> sqlite3.Connection:

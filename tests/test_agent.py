@@ -259,3 +259,36 @@ host = "127.0.0.1"
 port = {target['port']}
 """)
     return path
+
+
+class StateLink:
+    """The agent's link seen from outside: what it was asked to publish, and whether as a change."""
+
+    def __init__(self):
+        self.states = []
+
+    def state(self, name, body, change):
+        self.states.append((name, body, change))
+
+    def stop(self):
+        pass
+
+
+def test_a_health_change_soon_after_another_goes_out_as_a_change_after_the_gap(configs, monkeypatch):
+    from edge_agent import agent as agent_module
+
+    now = [1000.0]
+    monkeypatch.setattr(agent_module.time, "monotonic", lambda: now[0])
+    link = StateLink()
+    a = Agent(*configs, link=link)
+    try:
+        a.publish_state("health", {"v": 1}, change=True)
+        now[0] += 5
+        a.publish_state("health", {"v": 2}, change=True)  # under-voltage flapping: held back...
+        now[0] += 60
+        a.publish_state("health", {"v": 2}, change=False)  # ...and owed: the next reading says it as a change
+        now[0] += 60
+        a.publish_state("health", {"v": 2}, change=False)
+    finally:
+        a.close()
+    assert [(body["v"], change) for _, body, change in link.states] == [(1, True), (2, True)]

@@ -70,9 +70,26 @@ def test_env_overrides(make_config, secret):
     ({"replace": {'name = "central-ktp"': 'name = "central"'}}, "needs_targets names 'central-ktp'"),
     ({"replace": {"probe_interval_s = 5": "probe_interval_s = 0"}}, "agent.probe_interval_s = 0 is too small"),
     ({"replace": {"probe_interval_s = 5": 'probe_interval_s = "5s"'}}, "agent.probe_interval_s = '5s'"),
+    ({"replace": {"probe_interval_s = 5": "probe_interval_s = -0.5"}},
+     "agent.probe_interval_s = -0.5 is too small; set more than 0 seconds, e.g. 10"),
+    ({"replace": {"probe_interval_s = 5": "probe_interval_s = nan"}},
+     "agent.probe_interval_s = nan is not a number of seconds; set a finite number above 0"),
+    ({"replace": {"probe_interval_s = 5": "publish_interval_s = inf"}}, "agent.publish_interval_s = inf is not"),
+    ({"replace": {"probe_interval_s = 5": "outbox_max_bytes = 1000"}},
+     "agent.outbox_max_bytes = 1000 is too small; set 1024 or more"),
 ])
 def test_bad_agent_config_names_key_value_and_fix(make_config, secret, kwargs, fragment):
     assert fragment in problems(make_config, secret, **kwargs)
+
+
+def test_intervals_may_be_fractions_of_a_second(make_config, secret):
+    """A compressed day (tests, a lab bench) sets intervals below one second; they stay numbers of seconds."""
+    cfg = load(make_config, secret, replace={"probe_interval_s = 5": "probe_interval_s = 0.25\n"
+                                                                      "health_interval_s = 1.5"},
+               env={"AGENT_PUBLISH_INTERVAL_S": "0.75"})
+    assert (cfg.agent["probe_interval_s"], cfg.agent["health_interval_s"], cfg.agent["publish_interval_s"]) == \
+        (0.25, 1.5, 0.75)
+    assert load(make_config, secret).agent["health_interval_s"] == 60  # whole numbers as before
 
 
 def test_unknown_agent_key(make_config, secret):

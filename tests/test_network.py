@@ -322,6 +322,23 @@ def test_monitor_retries_soon_while_confirming():
     assert report.transitions[0].to_state == DOWN and monitor.next_delay() == pytest.approx(9)
 
 
+def test_confirming_never_waits_longer_than_the_interval():
+    """probe_interval_s below the 2 s retry (1 s, or a fraction): a pending change must not slow the rounds."""
+    clock = Clock()
+    answers = iter([good(), bad(), bad(), bad()])
+
+    def probe(target, at):
+        clock.now += 0.01
+        return next(answers)
+
+    monitor = NetworkMonitor([GW], Policy(interval_s=0.5), probe=probe, clock=clock)
+    monitor.run_round()
+    assert monitor.next_delay() == pytest.approx(0.49)
+    monitor.run_round()  # the first failed round: a change is pending
+    assert monitor.next_delay() == pytest.approx(0.49)
+    assert Policy(interval_s=1).next_start(T0, T0 + 0.1, pending=True) == T0 + 1
+
+
 def test_monitor_maintenance_by_name():
     clock = Clock()
     monitor = NetworkMonitor(ALL, probe=lambda t, at: bad(at=at), clock=clock)
