@@ -102,7 +102,8 @@ def write_reliability(stamp: str, cuts: int) -> int:
         passed, failed, skipped, took, told = run_scenario(args, {"ANTREAN_TEST_POWER_CUTS": str(cuts)}
                                                            if power_cuts else {})
         failed_total += failed
-        times = f"{cuts} cuts" if power_cuts else f"{passed + failed} cases"
+        cases = passed + failed
+        times = f"{cuts} cuts" if power_cuts else f"{cases} case{'' if cases == 1 else 's'}"
         verdict = "nothing lost" if failed == 0 and passed else f"{failed} failed, {skipped} skipped"
         rows.append(f"| {tried} | {times} | {lost} | {verdict} | {took:.0f} s |")
         told_all += [(tried, t) for t in told]
