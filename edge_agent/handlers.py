@@ -3,12 +3,11 @@ either does all of its work or raises CommandError and changes nothing."""
 
 import contextlib
 import datetime as dt
-import time
 
 from edge_agent.errors import AgentError, CommandError
 from kiosk.clock import ledger_clock
 from kiosk.errors import KioskError, LedgerError
-from kiosk.ledger import open_existing
+from kiosk.ledger import open_existing, wait_while
 
 KIOSK_ANSWER_WAIT_S = 15.0  # a kiosk looks at its requests every second; a slip takes well under 5 s
 
@@ -73,10 +72,7 @@ class Handlers:
         """Leave the running kiosk a request and wait for its answer in the ledger."""
         with self._ledger() as ledger:
             request = ledger.add_request(kind, self._now(ledger))
-            deadline = time.monotonic() + KIOSK_ANSWER_WAIT_S
-            while ledger.request_pending(request) and time.monotonic() < deadline:
-                time.sleep(0.1)  # the kiosk is another process; the ledger is what we share
-            if ledger.request_pending(request):
+            if not wait_while(lambda: ledger.request_pending(request), KIOSK_ANSWER_WAIT_S):
                 raise CommandError("kiosk_busy", "the kiosk " + late.format(s=f"{KIOSK_ANSWER_WAIT_S:.0f}"))
             return ledger.request_result(request) or {"request_id": request, "ok": True}
 

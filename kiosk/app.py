@@ -16,7 +16,7 @@ import time
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
-from kiosk.clock import SafeClock, ledger_clock
+from kiosk.clock import SafeClock, confirm_clock, ledger_clock
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
@@ -288,11 +288,8 @@ class Kiosk:
 
     def _confirm_clock(self) -> None:
         for request_id in self.ledger.requests("clock_confirm"):
-            was = self.clock.suspect_reason
-            now = self.clock.confirm()
-            data = {"now": now.isoformat(timespec="seconds"), "was": was}
-            self.ledger.record_event("clock_confirmed", data, now)
-            self.ledger.request_done(request_id, now, {"kind": "clock_confirm", "ok": True, **data})
+            data = confirm_clock(self.clock, self.ledger)
+            self.ledger.request_done(request_id, self.clock.now(), {"kind": "clock_confirm", "ok": True, **data})
             log.warning("clock confirmed by staff", extra=data)
 
     def _check_buttons(self) -> None:
@@ -345,8 +342,8 @@ class Kiosk:
         return snapshot(self.config, self.ledger, self.clock, self.printer_status.value)
 
 
-def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=None,
-                monotonic=None) -> Kiosk:
+def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=time.time,
+                monotonic=time.monotonic) -> Kiosk:
     """Build a kiosk from config: ledger, clock, key, printer and guard. Opens nothing yet but the ledger."""
     from kiosk.printer import make_printer
 
@@ -357,8 +354,7 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
                          "create it and give the kiosk user write access") from None
     tz = config.tz
     ledger = Ledger(config.ledger_path, config.office_id, tz)
-    sources = {"system": system_clock, "monotonic": monotonic}  # stand-ins from tests
-    clock = ledger_clock(config, ledger, **{k: v for k, v in sources.items() if v is not None})
+    clock = ledger_clock(config, ledger, system=system_clock, monotonic=monotonic)
     ledger.prune_events(clock.now())
     b = config.buttons
     guard = PressGuard(b["cooldown_ms"] / 1000, b["burst_max_tickets"], b["burst_window_minutes"] * 60)

@@ -166,10 +166,12 @@ def _reprint_here(cfg, args) -> int:
 
 def _reprint_through_running_kiosk(args) -> int:
     """The running kiosk owns the printer: leave it a request and watch it being printed."""
+    from kiosk.ledger import wait_while
+
     cfg, ledger, clock = _open_ledger(args)
     day = _date(args.date, clock.now())
     ticket = ledger.request_reprint(_service(cfg, args.service).code, day, args.value, clock.now())
-    if not _taken_by_running_kiosk(lambda: ledger.reprint_pending(ticket.id)):
+    if not wait_while(lambda: ledger.reprint_pending(ticket.id), REQUEST_WAIT_S):
         print(f"ticket {ticket.label} for {day}: reprint queued; the kiosk prints it when its printer "
               "is ready (see `kiosk status`)")
         return 1
@@ -183,37 +185,31 @@ def cmd_clock_confirm(args) -> int:
 
 
 def _confirm_here(cfg, args) -> int:
+    from kiosk.clock import confirm_clock
+
     _, ledger, clock = _open_ledger(args)
-    was = clock.suspect_reason
-    now = clock.confirm()
-    ledger.record_event("clock_confirmed", {"now": now.isoformat(timespec="seconds"), "was": was}, now)
+    done = confirm_clock(clock, ledger)
     ledger.close()
-    print(f"clock confirmed: the kiosk runs on {now:%Y-%m-%d %H:%M} from its next start"
-          + (f" (it was suspect: {was})" if was else ""))
+    print(f"clock confirmed: the kiosk runs on {_minute(done['now'])} from its next start"
+          + (f" (it was suspect: {done['was']})" if done["was"] else ""))
     return 0
 
 
 def _confirm_through_running_kiosk(args) -> int:
+    from kiosk.ledger import wait_while
+
     _, ledger, clock = _open_ledger(args)
     request = ledger.add_request("clock_confirm", clock.now())
-    if not _taken_by_running_kiosk(lambda: ledger.request_pending(request)):
+    if not wait_while(lambda: ledger.request_pending(request), REQUEST_WAIT_S):
         print("clock confirmation queued; the kiosk takes it when it next looks (see `kiosk status`)")
         return 1
-    answer = ledger.request_result(request) or {}
-    print(f"clock confirmed by the running kiosk: it runs on {answer.get('now', '?')[:16].replace('T', ' ')}")
+    answer = ledger.request_result(request) or {"now": "?"}
+    print(f"clock confirmed by the running kiosk: it runs on {_minute(answer['now'])}")
     return 0
 
 
-def _taken_by_running_kiosk(pending) -> bool:
-    """Wait until ``pending()`` is false: the running kiosk did what was asked."""
-    import time
-
-    deadline = time.monotonic() + REQUEST_WAIT_S
-    while pending():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)  # another process does the work; the ledger is all we share
-    return True
+def _minute(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 def _load(args, logs: bool = True):

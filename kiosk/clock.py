@@ -104,3 +104,12 @@ def ledger_clock(config, ledger, system=time.time, monotonic=time.monotonic) -> 
     """The clock of every writer and reader of the ledger: the kiosk, staff tools, the agent, the lobby."""
     return SafeClock(config.tz, ledger.high_water(), system=system, monotonic=monotonic,
                      max_leap=dt.timedelta(days=config.clock["max_leap_days"]))
+
+
+def confirm_clock(clock: SafeClock, ledger) -> dict:
+    """Staff vouch for the system clock: the clock takes it and the ledger records a ``clock_confirmed`` event."""
+    was = clock.suspect_reason
+    now = clock.confirm()
+    data = {"now": now.isoformat(timespec="seconds"), "was": was}
+    ledger.record_event("clock_confirmed", data, now)
+    return data

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 
 from kiosk import db as db_util
 from kiosk.config import Service
@@ -348,6 +349,19 @@ def _connect(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path!r}: {exc}; check data_dir and its permissions") from None
     return db
+
+
+def wait_while(pending, timeout_s: float) -> bool:
+    """Poll ``pending()`` until it is false (the running kiosk did what a request asked); False on timeout.
+
+    The kiosk is another process and the ledger is all it shares with staff tools and the agent:
+    there is no event to wait on, so this polls."""
+    deadline = time.monotonic() + timeout_s
+    while pending():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def open_existing(config, readonly: bool = True) -> Ledger:

@@ -22,6 +22,8 @@ import pytest
 from conftest import need
 from test_power_cut import CONFIG, PAYLOAD
 
+from kiosk.ledger import Ledger
+
 JAKARTA = ZoneInfo("Asia/Jakarta")
 A_YEAR_AHEAD, THREE_DAYS_BEHIND = "+365d", "-3d"
 # Preloaded directly, not through the `faketime` wrapper, whose child would outlive a SIGKILL.
@@ -90,10 +92,11 @@ def tickets(data_dir) -> list[tuple]:
 
 
 def high_water(data_dir) -> dt.datetime:
-    with sqlite3.connect(f"file:{data_dir}/ledger.sqlite3?mode=ro", uri=True) as db:
-        ms = db.execute("SELECT MAX(m) FROM (SELECT MAX(issued_at) AS m FROM tickets UNION ALL "
-                        "SELECT MAX(at) FROM events UNION ALL SELECT MAX(updated_at) FROM kiosk_state)").fetchone()[0]
-    return dt.datetime.fromtimestamp(ms / 1000, JAKARTA)
+    ledger = Ledger(str(data_dir / "ledger.sqlite3"), "serang-kota", JAKARTA, readonly=True)
+    try:
+        return ledger.high_water()
+    finally:
+        ledger.close()
 
 
 def status(config, shift=None) -> dict:
