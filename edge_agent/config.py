@@ -52,7 +52,7 @@ TARGET = {
     "url": Key("str", ""),
     "query_name": Key("str", ""),
     "expect_status": Key("int", 200),
-    "timeout_ms": Key("int", 2000),
+    "timeout_ms": Key("int", 0),  # 0: the kind's own (edge_agent.probes.DEFAULT_TIMEOUT_S)
     "count": Key("int", 5),
     "ca_file": Key("str", ""),
     "degraded_loss_percent": Key("int", 20),
@@ -141,9 +141,11 @@ def _check_target(where: str, target: dict, problems: list) -> None:
         if not target[key]:
             problems.append(f"{where}.{key} is not set but kind = {target['kind']!r} needs it; "
                             f"set it, e.g. {key} = {example}")
-    for key in ("timeout_ms", "count"):
-        if target[key] is not None and target[key] < 1:
-            problems.append(f"{where}.{key} = {target[key]} is too small; set 1 or more")
+    if target["timeout_ms"] is not None and target["timeout_ms"] < 0:
+        problems.append(f"{where}.timeout_ms = {target['timeout_ms']} is negative; set 1 or more, "
+                        "or 0 for the kind's default")
+    if target["count"] is not None and target["count"] < 1:
+        problems.append(f"{where}.count = {target['count']} is too small; set 1 or more")
 
 
 def _check_agent(agent: dict, problems: list) -> None:

@@ -92,6 +92,18 @@ def test_intervals_may_be_fractions_of_a_second(make_config, secret):
     assert load(make_config, secret).agent["health_interval_s"] == 60  # whole numbers as before
 
 
+def test_a_target_without_timeout_gets_its_kinds_own(make_config, secret):
+    """What ships is what benchmarks/detection.py measures: the probes' per-kind timeouts."""
+    from edge_agent.agent import target_from_config
+    from edge_agent.probes import DEFAULT_TIMEOUT_S
+
+    cfg = load(make_config, secret, replace={"port = 443\n": "port = 443\ntimeout_ms = 700\n"})
+    gateway, central = (target_from_config(t) for t in cfg.targets)
+    assert gateway.timeout_s == DEFAULT_TIMEOUT_S["icmp"] and central.timeout_s == 0.7
+    assert "targets[0].timeout_ms = -1 is negative" in problems(
+        make_config, secret, replace={'host = "127.0.0.1"\n[[targets]]': 'host = "127.0.0.1"\ntimeout_ms = -1\n[[targets]]'})
+
+
 def test_unknown_agent_key(make_config, secret):
     text = problems(make_config, secret, replace={"probe_interval_s = 5": "probe_intreval_s = 5"})
     assert "unknown key agent.probe_intreval_s = 5; did you mean 'probe_interval_s'?" in text
