@@ -46,7 +46,7 @@ class Agent:
         self._resend = threading.Event()
         self._last = {}  # name -> (body, time published)
         self._changed_at = {}  # name -> when a change of it last went out
-        self._change_owed = set()  # names with a change held back by MIN_CHANGE_GAP_S
+        self._change_owed = set()  # names with a change held back by its min_gap_s
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), self.kiosk.tz)
@@ -102,17 +102,18 @@ class Agent:
         """One round of probes; returns the seconds until the next round is due."""
         report = self.monitor.run_round()
         self.outages.record_round(report)
-        lobby_state.write_network(self.config.data_dir, report.to_dict())  # every round: its age is "stale"
+        body = report.to_dict()
+        lobby_state.write_network(self.config.data_dir, body)  # every round: its age is "stale"
         for transition in report.transitions:
             self._outage_event(transition, report.verdict)
-        body = report.to_dict()
         self.publish_state("network", body, change=bool(report.transitions) or force)
         return self.monitor.next_delay()
 
     def health(self, force: bool = False) -> dict:
         body = device_health.collect_health(self.kiosk, boots=self.boots)
         previous = self._last.get("health", (None, 0.0))[0]
-        self.publish_state("health", body, change=force or device_health.health_changed(previous, body))
+        self.publish_state("health", body, change=force or device_health.health_changed(previous, body),
+                           min_gap_s=MIN_CHANGE_GAP_S)
         return body
 
     def relay_kiosk_events(self) -> int:
@@ -136,35 +137,31 @@ class Agent:
     # ------------------------------------------------------------ publishing
 
     def event(self, kind: str, body: dict) -> None:
-        log.info("event", extra={"kind": kind, **{k: v for k, v in body.items() if k != "msg"}})
+        log.info("event", extra={"kind": kind, "body": body})  # body keys may clash with LogRecord's
         if self.link is not None:
             self.link.event(kind, body)
 
-    def publish_state(self, name: str, body: dict, change: bool) -> None:
-        """Retained state: at once on a change worth knowing, else at most every publish_interval_s."""
+    def publish_state(self, name: str, body: dict, change: bool, min_gap_s: float = 0.0) -> None:
+        """Retained state: at once on a change worth knowing, else at most every publish_interval_s.
+
+        A change within ``min_gap_s`` of the previous change (a flapping flag) is owed, not lost: it
+        goes out as a change, never a droppable sample, at the first reading after the gap."""
         now = time.monotonic()
         _, last_at = self._last.get(name, (None, float("-inf")))
-        interval = self.config.agent["publish_interval_s"]
         # 5 % slack: samples are read on their own schedule and land a little either side of it.
-        periodic_due = now - last_at >= interval * 0.95
-        change = self._change_due(name, change or name in self._change_owed, now)
+        periodic_due = now - last_at >= self.config.agent["publish_interval_s"] * 0.95
+        change = change or name in self._change_owed
+        if change and now - self._changed_at.get(name, float("-inf")) < min_gap_s:
+            self._change_owed.add(name)
+            change = False
         if not (change or periodic_due):
-            self._last[name] = (body, last_at)
-            return
+            return  # _last keeps what was last *published*: the next change is judged against it
+        self._change_owed.discard(name)
         self._last[name] = (body, now)
         if change:
             self._changed_at[name] = now
         if self.link is not None:
             self.link.state(name, body, change=change)
-
-    def _change_due(self, name: str, change: bool, now: float) -> bool:
-        """A health change within MIN_CHANGE_GAP_S of the last one (a flapping flag) is owed, not lost:
-        it goes out as a change, never a droppable sample, at the first reading after the gap."""
-        if change and name == "health" and now - self._changed_at.get(name, float("-inf")) < MIN_CHANGE_GAP_S:
-            self._change_owed.add(name)
-            return False
-        self._change_owed.discard(name)
-        return change
 
     def publish_announcement(self) -> None:
         if self.link is not None:

@@ -292,3 +292,22 @@ def test_a_health_change_soon_after_another_goes_out_as_a_change_after_the_gap(c
     finally:
         a.close()
     assert [(body["v"], change) for _, body, change in link.states] == [(1, True), (2, True)]
+
+
+def test_a_recovery_is_judged_against_what_was_published_not_the_last_reading(configs, monkeypatch):
+    """81 °C is hot; 77 and 76 are not yet cool (hysteresis); 74 is: that reading is a change."""
+    from edge_agent import agent as agent_module
+
+    readings = iter({"cpu_temp_c": t} for t in (81.0, 77.0, 76.0, 74.0))
+    monkeypatch.setattr(agent_module.device_health, "collect_health", lambda *a, **k: next(readings))
+    now = [1000.0]
+    monkeypatch.setattr(agent_module.time, "monotonic", lambda: now[0])
+    link = StateLink()
+    a = Agent(*configs, link=link)
+    try:
+        for _ in range(4):
+            a.health()
+            now[0] += 60
+    finally:
+        a.close()
+    assert [(body["cpu_temp_c"], change) for _, body, change in link.states] == [(81.0, True), (74.0, True)]

@@ -3,8 +3,10 @@
 The agent calls :func:`write_network` after every probe round with the
 same body it publishes as the retained MQTT ``network`` state (``started``,
 ``ended``, ``targets``, ``verdict``). The write is atomic (temporary file,
-fsync, ``os.replace``), so the lobby reads either the old body or the new,
-never half of one. The file's modification time is when the data was
+``os.replace``), so the lobby reads either the old body or the new, never
+half of one. It is not fsynced: 8,640 rounds a day would wear the SD card,
+and a file lost in a power cut is written again at the next round (until
+then the page says its data is stale). The file's modification time is when the data was
 current: a file older than ``stale_after_s`` means the agent stopped
 writing, and the page says so.
 """
@@ -24,8 +26,6 @@ def write_network(data_dir: str, body: dict) -> str:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(body, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # the lobby may run as another user
         os.replace(tmp, path)
     except BaseException:
