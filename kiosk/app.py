@@ -62,6 +62,7 @@ class Kiosk:
         self._leds: dict[str, LedMode] = {}
         self._refused_until: dict[str, float] = {}
         self.printer_status = PrinterStatus.UNKNOWN
+        self._open_error: str | None = None  # the last reason it could not be opened, said once
         self._verdicts: dict = {}  # what the ledger's kiosk_state last heard, per key
         self._written = False  # tickets committed since the last idle WAL checkpoint
         self.ended = threading.Event()  # set when the button source has no more presses
@@ -260,8 +261,13 @@ class Kiosk:
     def _open_printer(self) -> None:
         try:
             self.printer.open()
+            self._open_error = None
         except PrinterError as exc:
-            log.error("printer not available", extra={"error": str(exc)})
+            # Tried at every fault poll (a replug is picked up at once), but said once per cause,
+            # not four times a second into the journal on the SD card.
+            if str(exc) != self._open_error:
+                self._open_error = str(exc)
+                log.error("printer not available", extra={"error": str(exc)})
 
     def _check_printer(self) -> PrinterStatus:
         if not self.printer.is_open:
@@ -301,27 +307,25 @@ class Kiosk:
             log.log(logging.INFO if value["connected"] else logging.WARNING, "button panel", extra=value)
 
     def _record_state(self, key: str, verdict, value, event: str | None, data: dict) -> bool:
-        """Write ``value`` under ``key`` (and ``event``) when ``verdict`` changed; whether it did.
+        """Write ``value`` under ``key`` (and ``event``) when ``verdict`` changed; whether it changed.
 
         Compared in memory first: these run every idle second, and the ledger is on an SD card."""
         if self._verdicts.get(key, _UNSEEN) == verdict:
             return False
         self._verdicts[key] = verdict
-        now = self.clock.now()
-        if self.ledger.set_state(key, value, now) and event:
-            self.ledger.record_event(event, data, now)
+        self.ledger.set_state(key, value, self.clock.now(), (event, data) if event else None)
         return True
 
     def _refresh_leds(self) -> None:
         if self.buttons is None:
             return
-        fault = not self.printer_status.can_print
+        if not self.printer_status.can_print:  # every LED off, or blinking where a press was refused
+            for service in self.config.services:
+                refused = self._refused_until.get(service.code, 0) > time.monotonic()
+                self._set_led(service.code, LedMode.FAST if refused else LedMode.OFF)
+            return
         for row in service_status(self.config, self.ledger, self.clock.now()):
-            mode = LedMode.ON if row["today_open"] else LedMode.SLOW
-            if fault:
-                refused = self._refused_until.get(row["code"], 0) > time.monotonic()
-                mode = LedMode.FAST if refused else LedMode.OFF
-            self._set_led(row["code"], mode)
+            self._set_led(row["code"], LedMode.ON if row["today_open"] else LedMode.SLOW)
 
     def _set_led(self, code: str, mode: LedMode) -> None:
         if self.buttons is not None and self._leds.get(code) is not mode:

@@ -116,7 +116,8 @@ def cmd_status(args) -> int:
 
 
 def cmd_quota_set(args) -> int:
-    cfg, ledger, clock = _open_ledger(args)
+    cfg = _load(args, logs=False)
+    ledger, clock = _open_ledger(cfg)
     service, day = _service(cfg, args.service), _date(args.date, clock.now())
     taken = ledger.set_quota(service, day, args.value, clock.now())
     print(f"quota for {service.code} ({service.name}) on {day}: {args.value} ({taken} already issued)")
@@ -124,7 +125,8 @@ def cmd_quota_set(args) -> int:
 
 
 def cmd_void(args) -> int:
-    cfg, ledger, clock = _open_ledger(args)
+    cfg = _load(args, logs=False)
+    ledger, clock = _open_ledger(cfg)
     day = _date(args.date, clock.now())
     ticket = ledger.void(_service(cfg, args.service).code, day, args.value, clock.now(), args.reason)
     print(f"ticket {ticket.label} for {day} is void")
@@ -136,14 +138,14 @@ def cmd_reprint(args) -> int:
 
 
 def _here_or_through_running_kiosk(args, here, through) -> int:
-    """``here(cfg, args)`` holding the kiosk's lock; ``through(args)`` when a running kiosk holds it."""
+    """``here(cfg, args)`` holding the kiosk's lock; ``through(cfg, args)`` when a running kiosk holds it."""
     from kiosk import lock
 
     cfg = _load(args, logs=False)
     try:
         held = lock.hold(cfg.data_dir)
     except lock.KioskRunning:
-        return through(args)
+        return through(cfg, args)
     try:
         return here(cfg, args)
     finally:
@@ -164,11 +166,11 @@ def _reprint_here(cfg, args) -> int:
     return 0
 
 
-def _reprint_through_running_kiosk(args) -> int:
+def _reprint_through_running_kiosk(cfg, args) -> int:
     """The running kiosk owns the printer: leave it a request and watch it being printed."""
     from kiosk.ledger import wait_while
 
-    cfg, ledger, clock = _open_ledger(args)
+    ledger, clock = _open_ledger(cfg)
     day = _date(args.date, clock.now())
     ticket = ledger.request_reprint(_service(cfg, args.service).code, day, args.value, clock.now())
     if not wait_while(lambda: ledger.reprint_pending(ticket.id), REQUEST_WAIT_S):
@@ -187,7 +189,7 @@ def cmd_clock_confirm(args) -> int:
 def _confirm_here(cfg, args) -> int:
     from kiosk.clock import confirm_clock
 
-    _, ledger, clock = _open_ledger(args)
+    ledger, clock = _open_ledger(cfg)
     done = confirm_clock(clock, ledger)
     ledger.close()
     print(f"clock confirmed: the kiosk runs on {_minute(done['now'])} from its next start"
@@ -195,10 +197,10 @@ def _confirm_here(cfg, args) -> int:
     return 0
 
 
-def _confirm_through_running_kiosk(args) -> int:
+def _confirm_through_running_kiosk(cfg, args) -> int:
     from kiosk.ledger import wait_while
 
-    _, ledger, clock = _open_ledger(args)
+    ledger, clock = _open_ledger(cfg)
     request = ledger.add_request("clock_confirm", clock.now())
     if not wait_while(lambda: ledger.request_pending(request), REQUEST_WAIT_S):
         print("clock confirmation queued; the kiosk takes it when it next looks (see `kiosk status`)")
@@ -230,13 +232,13 @@ def _setup_logging(cfg) -> None:
     setup_logging(cfg.log["level"], cfg.log["format"])
 
 
-def _open_ledger(args):
+def _open_ledger(cfg):
+    """The kiosk's ledger, writable, and the clock every writer of it runs on."""
     from kiosk.clock import ledger_clock
     from kiosk.ledger import open_existing
 
-    cfg = _load(args, logs=False)
     ledger = open_existing(cfg, readonly=False)
-    return cfg, ledger, ledger_clock(cfg, ledger)
+    return ledger, ledger_clock(cfg, ledger)
 
 
 def _service(cfg, code: str):

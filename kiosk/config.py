@@ -470,7 +470,7 @@ def _check_rules(flat: dict, problems: list) -> None:
             problems.append(f"{_dotted(section, key)} = {value!r} names MQTT topics; use only lower-case "
                             "letters, digits, '-' or '_', e.g. \"serang-kota\"")
     _check_timezone(flat.get(("office", "timezone")), problems)
-    _check_paper(flat.get(("printer", "profile")), flat.get(("printer", "code_page")), problems)
+    _check_paper(flat, problems)
     _check_printer_link(flat, problems)
     if flat.get(("buttons", "backend")) == "panel" and not flat.get(("buttons", "panel_port")):
         problems.append('buttons.panel_port is not set but buttons.backend = "panel" needs it; '
@@ -506,11 +506,16 @@ def _check_printer_link(flat: dict, problems: list) -> None:
                             f"set it, e.g. {key} = {example}")
 
 
-def _check_paper(profile, code_page, problems: list) -> None:
+def _check_paper(flat: dict, problems: list) -> None:
     from kiosk import layout  # python-escpos knows the profiles and their code pages
 
+    profile, code_page = flat.get(("printer", "profile")), flat.get(("printer", "code_page"))
     if profile is None or code_page is None:
         return
+    # This is python-escpos's first import, and the only moment its cache location counts. The
+    # kiosk's first start makes <data_dir>/cache (build_kiosk); other users' tools fall back.
+    cache = os.path.join(flat.get(("", "data_dir")) or "", "cache")
+    layout.prepare(cache if os.access(cache, os.W_OK) else None)
     try:
         layout.check_paper(layout.Paper(58, code_page, profile))
     except ValueError as exc:

@@ -155,9 +155,9 @@ class Ledger:
             rows = self._db.execute(
                 f"SELECT {TICKET_COLUMNS} FROM tickets WHERE (status = 'print_failed' "
                 "AND status IN ('issued', 'print_failed') AND service_day >= ?) "
-                "OR id IN (SELECT ticket_id FROM requests WHERE kind = 'reprint') ORDER BY id",
-                (from_day.isoformat(),)).fetchall()
-            return [self._ticket(self._db, row) for row in rows if row[6] != "void"]
+                "OR (id IN (SELECT ticket_id FROM requests WHERE kind = 'reprint') AND status != 'void') "
+                "ORDER BY id", (from_day.isoformat(),)).fetchall()
+            return [self._ticket(self._db, row) for row in rows]
 
     def request_reprint(self, code: str, day: dt.date, number: int, at: dt.datetime) -> Ticket:
         """Staff ask for a ticket again; the kiosk that owns the printer prints it."""
@@ -256,6 +256,7 @@ class Ledger:
             raise LedgerError(f"ticket {ticket.label} for {day} is already void")
         with self._write() as db:
             db.execute("UPDATE tickets SET status = 'void' WHERE id = ?", (ticket.id,))
+            db.execute("DELETE FROM requests WHERE ticket_id = ?", (ticket.id,))  # a void ticket is not reprinted
             self._event(db, at, "ticket_void", {"ticket_id": ticket.id, "service": code,
                                                 "service_day": day.isoformat(), "number": number,
                                                 "reason": reason})
@@ -267,14 +268,19 @@ class Ledger:
         with self._write() as db:
             self._event(db, at, kind, data)
 
-    def set_state(self, key: str, value, at: dt.datetime) -> bool:
-        """Store ``value`` under ``key`` only if it changed (SD cards wear); return whether it did."""
+    def set_state(self, key: str, value, at: dt.datetime, event: tuple[str, dict] | None = None) -> bool:
+        """Store ``value`` under ``key`` only if it changed (SD cards wear); return whether it did.
+
+        ``event`` (kind, data) is recorded in the same transaction, so a power cut cannot keep the
+        new state and lose the event that says so."""
         text = json.dumps(value, sort_keys=True)
         with self._write() as db:
             row = db.execute("SELECT value FROM kiosk_state WHERE key = ?", (key,)).fetchone()
             if row is not None and row[0] == text:
                 return False
             db.execute("INSERT OR REPLACE INTO kiosk_state VALUES (?, ?, ?)", (key, text, to_ms(at)))
+            if event is not None:
+                self._event(db, at, *event)
             return True
 
     def high_water(self) -> dt.datetime | None:

@@ -406,3 +406,16 @@ def test_lost_button_panel_shows_in_state_and_events(make_kiosk):
     kiosk.tick()
     assert kiosk.snapshot()["buttons"] == {"connected": False, "error": "no heartbeat for 3.0 s"}
     assert [e["data"] for e in kiosk.ledger.events_since(0) if e["kind"] == "buttons_state"][-1]["connected"] is False
+
+
+def test_a_missing_printer_is_said_once_per_cause_not_every_poll(make_kiosk, caplog):
+    kiosk = make_kiosk()
+    kiosk.printer.state = PrinterStatus.OFFLINE
+    kiosk.printer.close()
+    with caplog.at_level("ERROR", logger="kiosk"):
+        for _ in range(10):  # two and a half seconds of fault polls
+            kiosk.tick()
+    assert [r.getMessage() for r in caplog.records] == ["printer not available"]
+    kiosk.printer.state = PrinterStatus.OK
+    kiosk.tick()
+    assert kiosk.printer_status is PrinterStatus.OK

@@ -232,3 +232,13 @@ def _check_invariants(ledger, by_code):
         numbers = sorted(int(n) for n in numbers.split(","))
         assert numbers == list(range(1, len(numbers) + 1))
         assert len(numbers) <= ledger.quota(by_code[code], dt.date.fromisoformat(day))
+
+
+def test_a_state_and_its_event_commit_together_and_a_void_ticket_is_not_owed(ledger):
+    assert ledger.set_state("printer", "paper_out", at("2026-11-23 08:00"), ("printer_state", {"status": "paper_out"}))
+    assert not ledger.set_state("printer", "paper_out", at("2026-11-23 08:01"), ("printer_state", {}))
+    assert [e["kind"] for e in ledger.events_since(0)] == ["printer_state"]
+    ticket = ledger.issue_ticket(B, [MON], at("2026-11-23 08:02"))
+    ledger.request_reprint("B", MON, 1, at("2026-11-23 08:03"))
+    ledger.void("B", MON, 1, at("2026-11-23 08:04"))
+    assert ledger.owed_prints(MON) == [] and not ledger.reprint_pending(ticket.id)
