@@ -3,8 +3,8 @@
 One loop thread does the periodic work; paho's threads and the command
 thread live in edge_agent/mqtt.py. Publishing only writes the outbox, so a
 missing broker never slows a probe, and nothing here touches the kiosk but
-read-only ledger queries and the two requests staff may make (quota, test
-print), both ordinary SQLite transactions the kiosk tolerates.
+read-only ledger queries and what technicians may ask (a quota, a test
+print, a clock confirmation), ordinary SQLite transactions the kiosk tolerates.
 """
 
 import datetime as dt
@@ -127,8 +127,13 @@ class Agent:
         return len(events)
 
     def set_maintenance(self, names, until: float | None, why: str) -> None:
-        for transition in self.monitor.set_maintenance(names, until, why):
-            self.outages.record([transition])
+        """Targets into (``until`` given) or out of maintenance; a down target's outage ends and
+        is said like any other, so the log and the MQTT events tell the same story."""
+        transitions = self.monitor.set_maintenance(names, until, why)
+        self.outages.record(transitions)
+        verdict = self.monitor.verdict()
+        for transition in transitions:
+            self._outage_event(transition, verdict)
         self.request_resend()
 
     def request_resend(self) -> None:

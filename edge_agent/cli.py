@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 from edge_agent.errors import AgentConfigError, AgentError
 
@@ -55,9 +56,10 @@ def cmd_run(args) -> int:
     from kiosk.log import setup_logging
 
     kiosk, cfg = _configs(args)
+    lobby_settings = _lobby_settings(kiosk)  # a bad [lobby] is a config error before anything opens
     setup_logging(kiosk.log["level"], kiosk.log["format"])
     agent = Agent(kiosk, cfg)
-    lobby = _start_lobby(kiosk) if "lobby" in kiosk.other else None
+    lobby = _start_lobby(kiosk, lobby_settings) if lobby_settings is not None else None
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     try:
         agent.run()
@@ -69,7 +71,19 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _start_lobby(kiosk):
+def _lobby_settings(kiosk):
+    if "lobby" not in kiosk.other:
+        return None
+    from edge_agent.lobby import config as lconfig
+    from kiosk.errors import ConfigError
+
+    try:
+        return lconfig.from_kiosk_config(kiosk)
+    except ConfigError as exc:
+        raise AgentConfigError(exc.problems) from None
+
+
+def _start_lobby(kiosk, settings):
     """With a [lobby] section the agent's service also serves the lobby page, in a thread."""
     import logging
 
@@ -77,11 +91,9 @@ def _start_lobby(kiosk):
     from edge_agent.lobby.serve import LobbyServer
 
     log = logging.getLogger("edge_agent.lobby")
-    app = create_app({"KIOSK": kiosk})
-    settings = app.config["LOBBY"]
     try:
-        server = LobbyServer(app, settings.host, settings.port).start()
-    except OSError as exc:  # the page is a convenience; the agent's reports are not
+        server = LobbyServer(create_app({"KIOSK": kiosk, "LOBBY": settings}), settings.host, settings.port).start()
+    except OSError as exc:  # the page is a convenience (port taken, key unreadable); the agent's reports are not
         log.error("lobby page not served", extra={"error": str(exc), "port": settings.port})
         return None
     log.info("lobby page", extra={"url": server.url})
@@ -92,7 +104,7 @@ def cmd_probe(args) -> int:
     from edge_agent.agent import build_monitor
 
     kiosk, cfg = _configs(args)
-    report = build_monitor(kiosk, cfg, clock=__import__("time").time).run_round().to_dict()
+    report = build_monitor(kiosk, cfg, clock=time.time).run_round().to_dict()
     print(json.dumps(report, indent=2) if args.json else format_round(report))
     return 0
 

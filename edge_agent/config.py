@@ -89,7 +89,7 @@ def load(path: str | None, env=None) -> tuple[kconfig.Config, AgentConfig]:
 
 
 def from_kiosk_config(kiosk: kconfig.Config, env=None) -> AgentConfig:
-    raw = {k: v for k, v in kiosk.other.items()}
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in kiosk.other.items()}  # env must not edit kiosk
     problems = _apply_env(raw, env or {})
     agent = kconfig.check_table("agent", raw.get("agent", {}), AGENT, problems)
     mqtt = kconfig.check_table("mqtt", raw.get("mqtt", {}), MQTT, problems)
@@ -99,7 +99,7 @@ def from_kiosk_config(kiosk: kconfig.Config, env=None) -> AgentConfig:
     _check_needs(kiosk, targets, problems)
     if problems:
         raise AgentConfigError(problems)
-    data_dir = agent_data_dir(kiosk)
+    data_dir = agent_data_dir(kiosk, env or {})
     base = f"{mqtt['topic_prefix']}/{kiosk.office_id}/{kiosk.id}"
     return AgentConfig(agent, mqtt, targets, data_dir, base)
 
@@ -193,10 +193,12 @@ def _check_needs(kiosk: kconfig.Config, targets, problems: list) -> None:
                                 f"[[targets]] name; use one of {sorted(known)} or add the target")
 
 
-def agent_data_dir(kiosk: kconfig.Config) -> str:
-    """Where the agent keeps its files; the lobby page reads them there too."""
+def agent_data_dir(kiosk: kconfig.Config, env=None) -> str:
+    """Where the agent keeps its files (AGENT_DATA_DIR, else [agent] data_dir, else <data_dir>/agent);
+    the lobby page reads them there too."""
+    env = os.environ if env is None else env
     agent = kiosk.other.get("agent", {})
-    chosen = agent.get("data_dir", "") if isinstance(agent, dict) else ""
+    chosen = env.get(f"{ENV_PREFIX}DATA_DIR") or (agent.get("data_dir", "") if isinstance(agent, dict) else "")
     return chosen or os.path.join(kiosk.data_dir, "agent")
 
 

@@ -28,7 +28,7 @@ def new_boot_id() -> str:
 
 
 class SystemClock:
-    """The system clock with its UTC offset. The agent passes the kiosk's SafeClock instead."""
+    """The system clock with its UTC offset: what the agent stamps its messages with."""
 
     def now(self) -> dt.datetime:
         return dt.datetime.now().astimezone()

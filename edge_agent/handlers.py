@@ -26,6 +26,9 @@ class Handlers:
     def announce(self, payload: dict) -> dict:
         names = payload.get("maintenance_targets", [])
         until = _epoch(payload.get("until"))
+        if names and until is None:  # maintenance without an end would be no maintenance at all
+            raise CommandError("bad_value", f"maintenance_targets {names} need \"until\": when the work ends, "
+                                            "e.g. \"2026-12-01T15:00:00+07:00\"")
         if names:
             try:
                 self.agent.set_maintenance(names, until, payload["text"])

@@ -270,6 +270,9 @@ class StateLink:
     def state(self, name, body, change):
         self.states.append((name, body, change))
 
+    def event(self, kind, body):
+        self.states.append((f"events/{kind}", body, True))
+
     def stop(self):
         pass
 
@@ -281,14 +284,16 @@ def test_a_health_change_soon_after_another_goes_out_as_a_change_after_the_gap(c
     monkeypatch.setattr(agent_module.time, "monotonic", lambda: now[0])
     link = StateLink()
     a = Agent(*configs, link=link)
+
+    def reading(v, change, after_s):
+        now[0] += after_s
+        a.publish_state("health", {"v": v}, change=change, min_gap_s=agent_module.MIN_CHANGE_GAP_S)
+
     try:
-        a.publish_state("health", {"v": 1}, change=True)
-        now[0] += 5
-        a.publish_state("health", {"v": 2}, change=True)  # under-voltage flapping: held back...
-        now[0] += 60
-        a.publish_state("health", {"v": 2}, change=False)  # ...and owed: the next reading says it as a change
-        now[0] += 60
-        a.publish_state("health", {"v": 2}, change=False)
+        reading(1, True, 0)
+        reading(2, True, 5)  # under-voltage flapping: held back...
+        reading(2, False, 60)  # ...and owed: the next reading says it as a change
+        reading(2, False, 60)
     finally:
         a.close()
     assert [(body["v"], change) for _, body, change in link.states] == [(1, True), (2, True)]
@@ -311,3 +316,24 @@ def test_a_recovery_is_judged_against_what_was_published_not_the_last_reading(co
     finally:
         a.close()
     assert [(body["cpu_temp_c"], change) for _, body, change in link.states] == [(81.0, True), (74.0, True)]
+
+
+def test_maintenance_ends_a_down_targets_outage_out_loud_and_needs_an_end(configs, central):
+    import time
+
+    from edge_agent.errors import CommandError
+    from edge_agent.handlers import Handlers
+
+    link = StateLink()
+    a = Agent(*configs, link=link)
+    try:
+        central.down()
+        for _ in range(3):  # fail_threshold = 2
+            a.network_round()
+        a.set_maintenance(["central"], time.time() + 3600, "pemeliharaan")
+        with pytest.raises(CommandError, match="need \"until\""):
+            Handlers(a).announce({"text": "x", "severity": "info", "maintenance_targets": ["central"]})
+    finally:
+        a.close()
+    events = [name for name, _, _ in link.states if name.startswith("events/outage")]
+    assert events == ["events/outage_started", "events/outage_ended"]

@@ -100,8 +100,9 @@ def test_a_target_without_timeout_gets_its_kinds_own(make_config, secret):
     cfg = load(make_config, secret, replace={"port = 443\n": "port = 443\ntimeout_ms = 700\n"})
     gateway, central = (target_from_config(t) for t in cfg.targets)
     assert gateway.timeout_s == DEFAULT_TIMEOUT_S["icmp"] and central.timeout_s == 0.7
+    first = 'host = "127.0.0.1"\n[[targets]]'
     assert "targets[0].timeout_ms = -1 is negative" in problems(
-        make_config, secret, replace={'host = "127.0.0.1"\n[[targets]]': 'host = "127.0.0.1"\ntimeout_ms = -1\n[[targets]]'})
+        make_config, secret, replace={first: first.replace("\n", "\ntimeout_ms = -1\n", 1)})
 
 
 def test_unknown_agent_key(make_config, secret):
@@ -124,3 +125,26 @@ def test_example_file_documents_every_agent_key():
     for key in aconfig.TARGET:
         assert f"#   {key}" in text or f"{key}," in text or f", {key}" in text, key
     assert {t["role"] for t in cfg.targets} == {"gateway", "dns", "central", "internet"}
+
+
+def test_agent_data_dir_from_the_environment_without_an_agent_table(make_config, secret, tmp_path):
+    elsewhere = str(tmp_path / "elsewhere")
+    cfg = load(make_config, secret, replace={"[agent]\nprobe_interval_s = 5\n": ""}, env={"AGENT_DATA_DIR": elsewhere})
+    assert cfg.data_dir == cfg.agent["data_dir"] == elsewhere
+    kiosk = make_config(AGENT_TOML.format(secret=secret))
+    aconfig.from_kiosk_config(kiosk, {"AGENT_PROBE_INTERVAL_S": "30"})
+    assert kiosk.other["agent"]["probe_interval_s"] == 5, "the environment edited the kiosk's config"
+
+
+def test_edge_agent_run_with_a_bad_lobby_section_says_so_and_opens_nothing(secret, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import BASE_TOML
+
+    path = tmp_path / "kiosk.toml"
+    path.write_text(BASE_TOML.format(data_dir=tmp_path) + AGENT_TOML.format(secret=secret) + "[lobby]\nport = 99999\n")
+    result = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(path), "run"], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2 and "lobby.port = 99999" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "agent").exists()
