@@ -515,7 +515,3 @@ def wait_until_set(read, timeout_s: float = 20.0, what: str = "the value"):
         if time.monotonic() > deadline:
             raise AssertionError(f"no {what} within {timeout_s} s")
         time.sleep(0.02)
-
-
-# ------------------------------------------------------------------ what arrived
-

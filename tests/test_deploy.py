@@ -134,8 +134,7 @@ def test_install_never_overwrites_an_edited_config(tmp_path):
 
 
 def test_shell_scripts_are_shellcheck_clean():
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck is not installed")
+    need(shutil.which("shellcheck") is not None, "shellcheck is not installed: apt-get install shellcheck")
     out = subprocess.run(["shellcheck", str(HW / "install.sh"), str(HW / "lobby-screen" / "antrean-lobby-screen")],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout

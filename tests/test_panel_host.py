@@ -80,7 +80,7 @@ class FakePanel:
         self.pins[index] = 0
         assert wait(lambda: self.panel.seq > before, 5)
         self.pins[index] = 1
-        time.sleep(0.05)
+        assert wait(lambda: not self.panel.debouncers[index].pressed, 5)  # released, as the firmware sees it
 
     def _write(self, line):
         if self.master is not None:  # unplugged: USB CDC drops what nobody reads
@@ -184,7 +184,8 @@ def test_garbage_and_replayed_lines_do_no_harm(rig):
     assert wait(lambda: buttons.garbage == 5 and buttons.duplicates == 2, 5), (buttons.garbage, buttons.duplicates)
     fake.press(1)
     assert wait(lambda: tickets(kiosk, "B") == 2, 5)
-    time.sleep(0.2)
+    fake.raw(b"garbage after everything\n")  # lines are handled in order: once this one is counted,
+    assert wait(lambda: buttons.garbage == 6, 5)  # any late extra ticket would be in the ledger
     assert tickets(kiosk, "B") == 2 and tickets(kiosk, "A") == 0
     assert buttons.connected
 
@@ -207,7 +208,9 @@ def test_unplug_shows_disconnected_and_replug_recovers(rig):
     fake.raw(protocol.encode("PRESS", (("boot", "B001"), ("seq", 1), ("b", 0))).encode())
     fake.press(0)
     assert wait(lambda: tickets(kiosk) == 2, 5)
-    time.sleep(0.2)
+    garbage = buttons.garbage
+    fake.raw(b"garbage after everything\n")  # handled in order: after it, nothing more can arrive
+    assert wait(lambda: buttons.garbage == garbage + 1, 5)
     assert tickets(kiosk) == 2 and buttons.duplicates == 1
 
 

@@ -8,6 +8,7 @@ import time
 
 import netns
 import pytest
+from conftest import need
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.probes import ProbeResult, Target, run_probe
@@ -165,8 +166,8 @@ def _icmp_allowed() -> bool:
         return False
 
 
-@pytest.mark.skipif(not _icmp_allowed(), reason="this process may open neither an unprivileged nor a raw ICMP socket")
 def test_icmp_loopback():
+    need(_icmp_allowed(), "this process may open neither an unprivileged nor a raw ICMP socket")
     result = run_probe(Target(name="lo", kind="icmp", host="127.0.0.1", spacing_s=0.02), NOW)
     assert result.ok and result.loss == 0 and result.detail == "5/5 replies"
     assert 0 < result.rtt_ms < 100 and result.jitter_ms is not None and result.at == NOW
@@ -279,7 +280,13 @@ def test_https_certificate_days_and_trust(server, tmp_path):
 # ------------------------------------------------------------------ ICMP socket kinds, for real
 
 
-needs_netns = pytest.mark.skipif(netns.unavailable() is not None, reason=netns.unavailable() or "")
+@pytest.fixture
+def namespaces():
+    reason = netns.unavailable()  # checked when the test runs, not while tests are collected
+    need(reason is None, reason or "")
+
+
+needs_netns = pytest.mark.usefixtures("namespaces")
 
 PING_IN_NS = """
 import time

@@ -34,9 +34,13 @@ def systemd(tmp_path):
 
 
 def messages_until(sock, wanted: str) -> list[str]:
+    """Every message up to and including ``wanted``; fails, saying what came, if it never does."""
     seen = []
     while wanted not in seen:
-        seen.append(sock.recv(256).decode())  # raises socket.timeout if the process never says it
+        try:
+            seen.append(sock.recv(256).decode())
+        except TimeoutError:
+            raise AssertionError(f"no {wanted} within 20 s; the process said {seen}") from None
     return seen
 
 
@@ -51,8 +55,8 @@ def test_kiosk_ready_watchdog_stopping(systemd, tmp_path):
                             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env={**os.environ, "NOTIFY_SOCKET": path})
     try:
-        assert "READY=1" in messages_until(sock, "READY=1")
-        assert "WATCHDOG=1" in messages_until(sock, "WATCHDOG=1")
+        messages_until(sock, "READY=1")  # each fails, saying what came instead, if it never comes
+        messages_until(sock, "WATCHDOG=1")  # the working loop, still alive after ready
         proc.stdin.close()
         assert "STOPPING=1" in messages_until(sock, "STOPPING=1")
         assert proc.wait(30) == 0
