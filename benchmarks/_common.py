@@ -64,6 +64,19 @@ def config_text(data_dir: str, paper: int = 58, quota: int = QUOTA, horizon: int
                               services=services)
 
 
+class FakeSystemClock:
+    """Stands in for time.time, so a benchmark decides which service day and hour it is."""
+
+    def __init__(self, moment: dt.datetime):
+        self.value = moment.timestamp()
+
+    def set(self, moment: dt.datetime) -> None:
+        self.value = moment.timestamp()
+
+    def __call__(self) -> float:
+        return self.value
+
+
 def percentile(values, p: float) -> float:
     """Nearest-rank percentile: the smallest value with at least p % of the values at or below it."""
     ordered = sorted(values)

@@ -29,7 +29,20 @@ import sys
 import tempfile
 import time
 
-from _common import QUOTA, SERVICES, config_text, machine, mib, ms, percentile, say, service_days, table, verdict
+from _common import (
+    QUOTA,
+    SERVICES,
+    FakeSystemClock,
+    config_text,
+    machine,
+    mib,
+    ms,
+    percentile,
+    say,
+    service_days,
+    table,
+    verdict,
+)
 
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
@@ -44,20 +57,6 @@ TARGET_HISTORY_RATIO = 1.2
 START_DAY = dt.date(2026, 11, 23)  # a Monday; history lies before it
 HISTORY_PER_DAY = 200  # tickets per service per day in the history (a busier config than today's)
 WARMUP_PRESSES = 20
-
-
-class FakeSystemClock:
-    """Stands in for time.time, so the benchmark decides which service day it is."""
-
-    def __init__(self, tz):
-        self.tz = tz
-        self.value = 0.0
-
-    def set(self, moment: dt.datetime) -> None:
-        self.value = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.value
 
 
 class StampingPrinter(FilePrinter):
@@ -181,12 +180,11 @@ def run_presses(data_dir: str, presses: int, log_stream) -> dict:
     """Build a kiosk on ``data_dir`` and press ``presses`` buttons (plus a warm-up); time each."""
     cfg = kconfig.loads(config_text(data_dir), source="benchmark")
     setup_logging("info", "json", stream=log_stream)  # the kiosk logs a JSON line per ticket
-    system = FakeSystemClock(cfg.tz)
     day_list = service_days(START_DAY, math.ceil((presses + WARMUP_PRESSES) / (QUOTA * len(SERVICES))) + 1)
     per_day = QUOTA * len(SERVICES)
     moment = lambda i: dt.datetime.combine(  # noqa: E731  (spread a day's presses over 08:00-14:00)
         day_list[i // per_day], dt.time(8, 0), cfg.tz) + dt.timedelta(seconds=(i % per_day) * 6 * 3600 / per_day)
-    system.set(moment(0))
+    system = FakeSystemClock(moment(0))
 
     t0 = time.perf_counter()
     ledger_path = os.path.join(data_dir, "ledger.sqlite3")

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 
-from _common import SERVICES, config_text, machine, ms, percentile, say, table, verdict
+from _common import SERVICES, FakeSystemClock, config_text, machine, ms, percentile, say, table, verdict
 from escpos_emulator import Emulator, PtyLink
 
 from kiosk import app as kapp
@@ -55,16 +55,6 @@ WARMUP_PRESSES = 3
 PAPER_OUT_AFTER = 120  # print bytes into the ticket: past the header, before the QR
 STATUS_TIMEOUT_MS = 300
 TIMEOUT_S = 10.0
-
-
-class FakeSystemClock:
-    """Stands in for time.time: every ticket is issued on Monday 23 November 2026, 09:30."""
-
-    def __init__(self, moment: dt.datetime):
-        self.value = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.value
 
 
 def floor_s(n_bytes: int) -> float:
@@ -100,11 +90,7 @@ class Probe:
         self._wrap(printer, "status", self._timed("status"))
         self._wrap(ledger, "issue_ticket", self._timed("issue"))
         self._wrap(kiosk, "render", self._timed("render"))
-        # The query for tickets owed from a failed print (renamed once; take whichever exists).
-        for name in ("owed_prints", "failed_prints"):
-            if hasattr(ledger, name):
-                self._wrap(ledger, name, self._timed("owed"))
-                break
+        self._wrap(ledger, "owed_prints", self._timed("owed"))  # tickets owed from a failed print
 
     def reset(self) -> None:
         self.writes = []  # (start, end, n_bytes, is_status_query)

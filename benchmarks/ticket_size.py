@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 
-from _common import QUOTA, SERVICES, config_text, machine, ms, percentile, say, table, verdict
+from _common import QUOTA, SERVICES, FakeSystemClock, config_text, machine, ms, percentile, say, table, verdict
 
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
@@ -35,14 +35,6 @@ TYPICAL_NUMBER = 42  # A-042: a mid-morning ticket
 MONDAY_0930 = dt.datetime(2026, 11, 23, 9, 30)
 QR_COMMAND = b"\x1d(k"
 QR_PRINT_LEN = 8  # GS ( k 03 00 31 51 30: the last QR command
-
-
-class FakeSystemClock:
-    def __init__(self, moment: dt.datetime):
-        self.value = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.value
 
 
 def qr_bytes(data: bytes) -> int:

@@ -95,7 +95,9 @@ class BootLog:
         try:
             with self._lock:
                 self._open()
-                self.started = self._transaction(self._record, boot_id)
+                # IMMEDIATE: two agents started by mistake cannot both see "no row" and both insert.
+                with db_util.immediate(self._db) as db:
+                    self.started = self._record(db, boot_id)
         except sqlite3.Error as exc:
             self.started = BootStart(boot_id, None, None, reason=f"boot log {self.path}: {exc}; "
                                      "check that the agent data dir exists and is writable")
@@ -106,9 +108,9 @@ class BootLog:
         if self._db is None or self.started is None or self.started.reason:
             return False
         try:
-            with self._lock:
-                self._transaction(lambda db: db.execute("UPDATE boots SET clean_shutdown_at = ? WHERE boot_id = ?",
-                                                        (_ms(self._clock()), self.started.boot_id)))
+            with self._lock, db_util.immediate(self._db) as db:
+                db.execute("UPDATE boots SET clean_shutdown_at = ? WHERE boot_id = ?",
+                           (_ms(self._clock()), self.started.boot_id))
             return True
         except sqlite3.Error:
             return False
@@ -166,14 +168,3 @@ class BootLog:
             db.close()
             raise
         self._db = db
-
-    def _transaction(self, work, *args):
-        # IMMEDIATE: two agents started by mistake cannot both see "no row" and both insert.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(self._db, *args)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return result

@@ -3,8 +3,6 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
-STATUSES = ("issued", "printed", "print_failed", "reprinted", "void")
-
 
 @dataclass(frozen=True)
 class Ticket:

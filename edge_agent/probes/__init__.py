@@ -15,7 +15,7 @@ loss reaches ``Target.fail_loss`` (default 1.0, no reply at all).
 import math
 from dataclasses import asdict, dataclass
 
-from edge_agent.errors import AgentConfigError
+from edge_agent.errors import AgentConfigError, AgentError
 
 PROBES = {
     "icmp": "edge_agent.probes.icmp:probe",
@@ -145,7 +145,6 @@ def run_probe(target: Target, at: float) -> ProbeResult:
 
 def load_probe(kind: str):
     """The ``probe`` function of ``kind``, imported on first use."""
-    import importlib
+    from kiosk.backends import load_backend
 
-    module_name, func_name = PROBES[kind].split(":")
-    return getattr(importlib.import_module(module_name), func_name)
+    return load_backend(PROBES, kind, "probe", AgentError)

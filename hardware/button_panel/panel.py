@@ -41,7 +41,6 @@ class Panel:
         self._lit = [None] * len(buttons)  # what each LED shows now; None: not yet driven
         self.seq = 0  # last press number of this boot
         self.steps = 0
-        self.errors_sent = 0
         self._hello_due = True
         now = ticks_ms()
         self._last = now
@@ -58,7 +57,6 @@ class Panel:
                                     ("buttons", len(self.debouncers)), ("boot", self.boot)))
 
     def error(self, code):
-        self.errors_sent += 1
         self._send(protocol.ERR, (("code", code),))
 
     # ------------------------------------------------------------ the loop

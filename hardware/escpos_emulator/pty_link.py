@@ -1,7 +1,7 @@
 """A serial printer on a pseudo-terminal, reachable at a stable symlink such as /tmp/printer.
 
 The kiosk opens ``link_path`` with pyserial exactly as it would open the
-udev-named /dev/printer of a real USB-serial printer. Unplugging closes both
+udev-named /dev/antrean-printer of a real USB-serial printer. Unplugging closes both
 ends of the pty: the kiosk's open port then fails (EIO on write, EOF on
 read) and the path is gone until :meth:`PtyLink.replug` makes a new pty.
 """

@@ -104,8 +104,8 @@ class TcpLink(Link):
     def __init__(self, emulator, host: str = "127.0.0.1", port: int = 0, bytes_per_s: float | None = None):
         if bytes_per_s is not None and not bytes_per_s > 0:
             raise ValueError(f"bytes_per_s {bytes_per_s!r} must be positive, or None for no pacing")
+        self.host = check_loopback(host)  # before the base class opens its wake-up pipe
         super().__init__(emulator, 1.0 / bytes_per_s if bytes_per_s else 0.0)
-        self.host = check_loopback(host)
         self.port = port
         try:
             self.replug()
