@@ -1,14 +1,26 @@
 """The Flask app factory. Nothing here runs at import: config, files and clocks are read in create_app."""
 
 import datetime as dt
+import logging
 import os
+import sqlite3
+import threading
 import time
 
-from flask import Flask, render_template
+from flask import Flask, abort, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
 from edge_agent.lobby import auth
 from edge_agent.lobby import config as lconfig
+from edge_agent.store import AgentStore
+from kiosk.errors import KioskError
+
+log = logging.getLogger("edge_agent.lobby")
+# The largest request body the lobby takes. Its biggest form, an announcement of 280 characters, is under
+# 4 KB even with every character percent-encoded; waitress refuses anything larger before reading it.
+MAX_BODY_BYTES = 16 * 1024
+TOO_LARGE = (f"Permintaan terlalu besar: formulir lobi paling banyak {MAX_BODY_BYTES // 1024} KB. / The request "
+             f"is larger than the lobby's {MAX_BODY_BYTES // 1024} KB limit.")
 
 CSP = "default-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
@@ -27,8 +39,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = auth.load_secret_key(app.config["LOBBY"].secret_key_file)
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=8))
-    app.extensions["lobby_limiter"] = auth.LoginLimiter(app.config["CLOCK"])
+                      PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=auth.SESSION_HOURS),
+                      MAX_CONTENT_LENGTH=MAX_BODY_BYTES, MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES, MAX_FORM_PARTS=20)
+    app.extensions["lobby_store"] = _StoreSlot(app.config["LOBBY"].agent_data_dir)
+    app.extensions["lobby_limiter"] = auth.LoginLimiter(lobby_store, app.config["CLOCK"])
     _register(app)
     return app
 
@@ -44,6 +58,8 @@ def _register(app: Flask) -> None:
                                    "lobby": app.config["LOBBY"]})
     app.after_request(_headers)
     app.register_error_handler(HTTPException, _error)
+    app.register_error_handler(sqlite3.Error, _storage_error)
+    app.register_error_handler(KioskError, _storage_error)
 
 
 def _headers(response):
@@ -56,7 +72,40 @@ def _headers(response):
 
 
 def _error(exc: HTTPException):
-    return render_template("error.html", code=exc.code, name=exc.name, message=exc.description), exc.code
+    message = TOO_LARGE if exc.code == 413 else exc.description
+    return render_template("error.html", code=exc.code, name=exc.name, message=message), exc.code
+
+
+def _storage_error(exc: Exception):
+    """A store or ledger that cannot be read or written now (locked, full disk, damaged) is a state."""
+    log.error("lobby request failed on storage: %s", exc)
+    message = (f"Data tidak dapat dibaca atau disimpan saat ini ({exc}); tidak ada yang diubah. Coba lagi sebentar "
+               "lagi; jika berulang, periksa disk dan log. / Storage is unavailable now; nothing was changed.")
+    return render_template("error.html", code=503, name="Service Unavailable", message=message), 503
+
+
+class _StoreSlot:
+    """The agent's store, opened at first use (a page that needs none still works without it)."""
+
+    def __init__(self, data_dir: str):
+        self.data_dir, self.store, self.lock = data_dir, None, threading.Lock()
+
+    def get(self) -> AgentStore:
+        with self.lock:
+            if self.store is None:
+                self.store = AgentStore(self.data_dir)
+            return self.store
+
+
+def lobby_store() -> AgentStore:
+    """The agent's store for this request; 503 naming the file and the cause when it cannot be opened."""
+    slot = current_app.extensions["lobby_store"]
+    try:
+        return slot.get()
+    except (OSError, sqlite3.Error) as exc:
+        log.error("the agent's store in %s cannot be opened: %s", slot.data_dir, exc)
+        abort(503, description=f"Penyimpanan agen {slot.data_dir}/agent.sqlite3 tidak dapat dibuka ({exc}); "
+                               "periksa izin berkas dan ruang disk. / The agent's store cannot be opened.")
 
 
 def now(app) -> dt.datetime:

@@ -1,51 +1,78 @@
-"""Staff login, CSRF tokens and the failed-login limiter.
+"""Staff login, server-side sessions, CSRF tokens and the failed-login limiter.
 
 The password hash is set at install (``python -m edge_agent.lobby
 hash-password``); there is no default password, and without a hash the
 staff pages say how to set one. Every POST carries the session's CSRF
 token, compared in constant time.
+
+Failed logins and open sessions live in the agent's store (SQLite,
+``edge_agent.store``), not in memory: a restart neither forgets failures
+nor revives a session, and every process and thread serving the lobby
+counts against the same limit. The signed cookie only carries a random
+session id; logging out deletes it from the store, so a copied cookie is
+worthless afterwards.
 """
 
 import functools
+import hashlib
 import hmac
 import math
 import os
 import secrets
-import threading
-from collections import deque
 
 from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.security import check_password_hash
 
-MAX_FAILURES = 5
+ACCOUNT = "staff"  # the one staff account: its password is [lobby] staff_password_hash
+MAX_FAILURES_PER_CLIENT = 5
+MAX_FAILURES_PER_ACCOUNT = 10  # all addresses together: a spray from many addresses gets no more
 FAILURE_WINDOW_S = 300.0
+SESSION_HOURS = 8
 
 
 class LoginLimiter:
-    """At most ``limit`` failed logins per client within ``window_s``; the clock is a parameter."""
+    """At most ``per_client`` failed logins per client address and ``per_account`` in all within
+    ``window_s``. A password being checked counts as a failure until it turns out right."""
 
-    def __init__(self, clock, limit: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S):
-        self.clock, self.limit, self.window_s = clock, limit, window_s
-        self._failures: dict[str, deque] = {}
-        self._lock = threading.Lock()
+    def __init__(self, store, clock, per_client: int = MAX_FAILURES_PER_CLIENT,
+                 per_account: int = MAX_FAILURES_PER_ACCOUNT, window_s: float = FAILURE_WINDOW_S):
+        self.store, self.clock = store, clock  # store: a callable giving the AgentStore
+        self.per_client, self.per_account, self.window_s = per_client, per_account, window_s
 
-    def retry_after(self, client: str) -> int:
-        """Seconds until ``client`` may try again; 0 when it may now."""
-        with self._lock:
-            times = self._recent(client)
-            if len(times) < self.limit:
-                return 0
-            return max(1, math.ceil(times[0] + self.window_s - self.clock()))
+    def begin(self, client: str) -> tuple[int | None, int]:
+        """``(attempt, 0)``: check the password, then :meth:`end`; ``(None, s)``: wait ``s`` seconds."""
+        now = self.clock()
+        attempt, retry_at = self.store().begin_login(ACCOUNT, client, now, self.window_s,
+                                                     self.per_client, self.per_account)
+        return attempt, 0 if attempt is not None else max(1, math.ceil(retry_at - now))
 
-    def failed(self, client: str) -> None:
-        with self._lock:
-            self._recent(client).append(self.clock())
+    def end(self, attempt: int, ok: bool) -> None:
+        self.store().end_login(attempt, ok)
 
-    def _recent(self, client: str) -> deque:
-        times = self._failures.setdefault(client, deque())
-        while times and self.clock() - times[0] >= self.window_s:
-            times.popleft()
-        return times
+
+def _session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def start_session(store, now: float) -> None:
+    """A new session for staff: a fresh id in the cookie and its hash in the store."""
+    session_id = secrets.token_urlsafe(32)
+    store.open_session(_session_key(session_id), ACCOUNT, now, now + SESSION_HOURS * 3600)
+    session.clear()
+    session["sid"] = session_id
+    session.permanent = True
+
+
+def end_session(store) -> None:
+    session_id = session.get("sid")
+    if isinstance(session_id, str):
+        store.close_session(_session_key(session_id))
+    session.clear()
+
+
+def session_open(store, now: float) -> bool:
+    session_id = session.get("sid")
+    return isinstance(session_id, str) and store.session_open(_session_key(session_id), now)
 
 
 def csrf_token() -> str:
@@ -60,7 +87,7 @@ def check_csrf() -> None:
         return
     sent = request.form.get("csrf", "")
     expected = session.get("csrf", "")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not expected or not sent.isascii() or not hmac.compare_digest(sent.encode(), expected.encode()):
         abort(400, description="Formulir kedaluwarsa atau tidak sah (CSRF token tidak cocok). "
                                "Muat ulang halaman lalu coba lagi. / The form's CSRF token does not match: "
                                "reload the page and try again.")
@@ -74,7 +101,10 @@ def password_ok(password: str) -> bool:
 def staff_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        if not session.get("staff"):
+        from edge_agent.lobby.app import lobby_store
+
+        if not session_open(lobby_store(), current_app.config["CLOCK"]()):
+            session.pop("sid", None)
             return redirect(url_for("staff.login"))
         return view(*args, **kwargs)
     return wrapped

@@ -1,15 +1,30 @@
-"""Serving the app with waitress, startable and stoppable from a thread (the tests do both)."""
+"""Serving the app with waitress, startable and stoppable from a thread (the tests do both).
+
+waitress reads a whole request body into its buffers (memory, then a
+temporary file past ``inbuf_overflow``) before the app sees the request,
+and by default takes bodies up to 1 GB: four unauthenticated 200 MB uploads
+held 839 MB. So the limits are waitress's own: a request declaring a body
+over :data:`MAX_BODY_BYTES` is answered 413 and closed right after its
+headers, a chunked one as soon as it passes the limit; Flask's
+``MAX_CONTENT_LENGTH`` is the same limit again for any other server.
+"""
 
 import threading
 
 from waitress.server import create_server
+
+from edge_agent.lobby.app import MAX_BODY_BYTES
+
+MAX_HEADER_BYTES = 16 * 1024  # a browser's headers with the session cookie are under 2 KB
 
 
 class LobbyServer:
     """A waitress server for ``app`` on ``host:port`` (port 0: a free one, see ``.port``)."""
 
     def __init__(self, app, host: str = "127.0.0.1", port: int = 0, threads: int = 4):
-        self._server = create_server(app, host=host, port=port, threads=threads, ident="antrean-lobby")
+        self._server = create_server(app, host=host, port=port, threads=threads, ident="antrean-lobby",
+                                     max_request_body_size=MAX_BODY_BYTES + 1,  # waitress refuses >= its limit
+                                     max_request_header_size=MAX_HEADER_BYTES)
         self.host = host
         self.port = self._server.effective_port
         self._thread: threading.Thread | None = None

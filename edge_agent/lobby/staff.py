@@ -6,18 +6,20 @@ the error page names the value and the fix.
 
 import datetime as dt
 import os
+import re
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from edge_agent.lobby import auth
-from edge_agent.lobby.app import now
-from edge_agent.store import AgentStore
+from edge_agent.lobby.app import lobby_store, now
+from edge_agent.store import read_announcement
 from kiosk.clock import ledger_clock
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 SEVERITIES = ("info", "warning", "critical")  # as edge_agent.commands
+QUOTA_DIGITS = re.compile(r"[0-9]{1,6}")  # ASCII only: int() would also take '²' or '٣' and choke on 5,000 digits
 MAX_TEXT_CHARS = 280
 NOT_SET = ("Login staf belum diaktifkan: lobby.staff_password_hash belum diisi. Buat hash dengan "
            "`python -m edge_agent.lobby hash-password`, tulis di [lobby] staff_password_hash, lalu mulai ulang. "
@@ -35,15 +37,14 @@ def login():
     if request.method == "GET":
         return render_template("login.html")
     limiter = current_app.extensions["lobby_limiter"]
-    wait = limiter.retry_after(_client())
-    if wait:
+    attempt, wait = limiter.begin(_client())
+    if attempt is None:
         return _too_many(wait)
-    if not auth.password_ok(request.form.get("password", "")):
-        limiter.failed(_client())
+    ok = auth.password_ok(request.form.get("password", ""))
+    limiter.end(attempt, ok)
+    if not ok:
         return render_template("login.html", error="Kata sandi salah. / Wrong password."), 401
-    session.clear()
-    session["staff"] = True
-    session.permanent = True
+    auth.start_session(lobby_store(), current_app.config["CLOCK"]())
     return redirect(url_for("staff.home"))
 
 
@@ -58,19 +59,14 @@ def _too_many(wait: int):
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    auth.end_session(lobby_store())
     return redirect(url_for("lobby.index"))
 
 
 @bp.get("")
 @auth.staff_required
 def home():
-    store = _store()
-    try:
-        announcement = store.get("announcement")
-    finally:
-        store.close()
-    return render_template("staff.html", announcement=announcement, severities=SEVERITIES,
+    return render_template("staff.html", announcement=_announcement(), severities=SEVERITIES,
                            services=_quotas())
 
 
@@ -97,11 +93,7 @@ def announce():
 @bp.post("/clear")
 @auth.staff_required
 def clear():
-    store = _store()
-    try:
-        store.delete("announcement")
-    finally:
-        store.close()
+    lobby_store().delete("announcement")
     flash("Pengumuman dihapus. / Announcement cleared.")
     return redirect(url_for("staff.home"))
 
@@ -133,8 +125,11 @@ def quota():
 
 
 def _whole(text: str) -> int:
-    if not text.strip().isdigit():
-        abort(400, description=f"Kuota {text!r} bukan bilangan bulat 0 atau lebih; isi angka, misalnya 50.")
+    text = text.strip()
+    if not QUOTA_DIGITS.fullmatch(text):
+        shown = text if len(text) <= 20 else f"{text[:20]}... ({len(text)} karakter)"
+        abort(400, description=f"Kuota {shown!r} bukan bilangan bulat 0 sampai 999999; isi angka 0-9, misalnya 50. "
+                               f"/ The quota must be a whole number 0 to 999999 in digits 0-9.")
     return int(text)
 
 
@@ -154,15 +149,12 @@ def _until(text: str) -> str | None:
 
 
 def _put(value: dict) -> None:
-    store = _store()
-    try:
-        store.put("announcement", value)
-    finally:
-        store.close()
+    lobby_store().put("announcement", value)
 
 
-def _store() -> AgentStore:
-    return AgentStore(current_app.config["LOBBY"].agent_data_dir)
+def _announcement() -> dict | None:
+    """What is stored, checked like the lobby screen checks it: a bad item is repaired, never a 500."""
+    return read_announcement(current_app.config["LOBBY"].agent_data_dir)
 
 
 class _ledger:

@@ -32,6 +32,11 @@ def check_code(kiosk, code: str) -> dict:
     if len(code) > MAX_CODE_CHARS:
         return _bad("forged", f"kode terlalu panjang ({len(code)} karakter); kode tiket Antrean di bawah "
                               f"{MAX_CODE_CHARS} karakter")
+    if not code.isascii() or not code.isprintable():
+        # A genuine code is printable ASCII; anything else cannot even be compared with a signature.
+        odd = next(c for c in code if not (c.isascii() and c.isprintable()))
+        return _bad("forged", f"Kode berisi karakter {ascii(odd)} yang tidak ada di kode tiket Antrean "
+                              f"(hanya huruf, angka dan titik dua).")
     key, problem = _key(kiosk.data_dir)
     if key is None:
         return {"genuine": False, "verdict": "unavailable", "title": "TIDAK DAPAT DIPERIKSA", "detail": problem}
