@@ -86,11 +86,12 @@ def _ticket_args(parser, last: str) -> None:
 # ---------------------------------------------------------------- commands
 
 def cmd_check_config(args) -> int:
-    from kiosk import config
+    from kiosk import config, layout
 
     cfg = config.load(args.file)
     quotas = ", ".join(f"{s.code}={s.daily_quota}" for s in cfg.services)
     print(f"{args.file}: OK (office {cfg.office_id}, kiosk {cfg.id}, services {quotas})")
+    print(f"printer: {layout.describe_paper(layout.paper_from_config(cfg.printer))}")
     return 0
 
 

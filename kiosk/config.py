@@ -65,7 +65,7 @@ SCHEMA = {
         "paper_width_mm": Key("int", 58),
         "code_page": Key("str", "CP437"),
         "profile": Key("str", "default"),
-        "qr_code": Key("str", "native"),
+        "qr_code": Key("str", "auto"),
     },
     "buttons": {
         "backend": Key("str", "gpio"),
@@ -95,7 +95,7 @@ CHOICES = {
     ("printer", "backend"): ("file", "serial", "tcp", "usb", "sim", "dummy"),
     ("printer", "baud_rate"): (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200),
     ("printer", "flow_control"): ("none", "rtscts", "dsrdtr", "xonxoff"),
-    ("printer", "qr_code"): ("native", "image"),
+    ("printer", "qr_code"): ("auto", "native", "image"),
     ("printer", "paper_width_mm"): (58, 80),
     ("buttons", "backend"): ("gpio", "keyboard", "panel"),
     ("buttons", "pin_factory"): ("", "mock", "lgpio", "rpigpio", "native"),
@@ -516,8 +516,10 @@ def _check_paper(flat: dict, problems: list) -> None:
     # kiosk's first start makes <data_dir>/cache (build_kiosk); other users' tools fall back.
     cache = os.path.join(flat.get(("", "data_dir")) or "", "cache")
     layout.prepare(cache if os.access(cache, os.W_OK) else None)
-    try:
-        layout.check_paper(layout.Paper(58, code_page, profile))
+    width, qr_code = flat.get(("printer", "paper_width_mm")), flat.get(("printer", "qr_code"))
+    try:  # a bad width or qr_code is reported above: check the profile against the defaults then
+        layout.check_paper(layout.Paper(width if width in layout.COLUMNS else 58, code_page, profile,
+                                        qr_code if qr_code in layout.QR_MODES else "auto"))
     except ValueError as exc:
         problems.append(f"printer.profile = {profile!r}, printer.code_page = {code_page!r}: {exc}")
 

@@ -24,8 +24,10 @@ WEEKDAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
 MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
           "Agustus", "September", "Oktober", "November", "Desember")
 
-COLUMNS = {58: 32, 80: 48}  # font A, 12 dots per character
-DOTS = {58: 384, 80: 576}  # printable width at 203 dpi
+# For profiles that do not know their paper (``default``): font A, 12 dots per character at 203 dpi.
+COLUMNS = {58: 32, 80: 48}
+DOTS = {58: 384, 80: 576}
+QR_MODES = ("auto", "native", "image")
 QR_MODULE_DOTS = {58: 6, 80: 8}  # ~0.75 / 1 mm modules: easy for cheap phone cameras
 # Bytes a QR symbol of version 1, 2, ... holds in byte mode at error correction M.
 QR_CAPACITY_M = (14, 26, 42, 62, 84, 106, 122, 152, 180, 213,
@@ -35,8 +37,11 @@ QR_MIN_MODULE_DOTS = 3  # below this most printers' dots smear into each other
 FREE_NOTICE = ("Layanan ini GRATIS.", "Jangan gunakan calo.")
 PICKLE_DIR_ENV = "ESCPOS_CAPABILITIES_PICKLE_DIR"
 
-# Typography the code pages lack, mapped to what every page has.
-_PUNCTUATION = str.maketrans({
+# Typography and letters a code page may lack, mapped to ASCII (used only when the page lacks them).
+_ASCII_FALLBACK = str.maketrans({
+    "\u00df": "ss", "\u00e6": "ae", "\u00c6": "AE", "\u0153": "oe", "\u0152": "OE", "\u00f8": "o",
+    "\u00d8": "O", "\u0111": "d", "\u0110": "D", "\u0142": "l", "\u0141": "L", "\u0131": "i",
+    "\u00fe": "th", "\u00de": "Th", "\u20ac": "EUR",
     "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-",
     "\u2015": "-", "\u2212": "-", "\u2018": "'", "\u2019": "'", "\u201a": "'",
     "\u201b": "'", "\u2032": "'", "\u201c": '"', "\u201d": '"', "\u201e": '"',
@@ -54,21 +59,43 @@ class Paper:
     width_mm: int = 58
     code_page: str = "CP437"
     profile: str = "default"  # a python-escpos printer profile name
-    qr_code: str = "native"  # "image" for the rare printer without GS ( k
+    qr_code: str = "auto"  # "native" (GS ( k), "image" (raster), "auto": native if the profile has it
 
     def __post_init__(self):
         if self.width_mm not in COLUMNS:
             raise ValueError(f"paper width_mm {self.width_mm!r} is not supported; use 58 or 80")
-        if self.qr_code not in ("native", "image"):
-            raise ValueError(f"qr_code {self.qr_code!r} is not supported; use \"native\" or \"image\"")
+        if self.qr_code not in QR_MODES:
+            raise ValueError(f"qr_code {self.qr_code!r} is not supported; use one of {', '.join(QR_MODES)}")
+
+    @property
+    def printer(self):
+        """The profile's :class:`kiosk.printer.profiles.PrinterProfile` (loads python-escpos)."""
+        if not _prepared:
+            prepare()
+        from kiosk.printer import profiles
+
+        return profiles.load(self.profile)
 
     @property
     def columns(self) -> int:
-        return COLUMNS[self.width_mm]
+        """Font A columns: the profile's when it knows this paper (TM-T88V: 42), else 32 / 48."""
+        printer = self.printer
+        return printer.columns if printer.roll_mm == self.width_mm else COLUMNS[self.width_mm]
 
     @property
     def dots(self) -> int:
-        return DOTS[self.width_mm]
+        printer = self.printer
+        return printer.dots if printer.roll_mm == self.width_mm else DOTS[self.width_mm]
+
+    @property
+    def native_qr(self) -> bool:
+        """Whether the QR goes as GS ( k (a few dozen bytes) rather than a raster image."""
+        return self.qr_code == "native" or (self.qr_code == "auto" and self.printer.native_qr)
+
+
+def paper_from_config(printer: dict) -> Paper:
+    """The :class:`Paper` of a config's ``[printer]`` section."""
+    return Paper(printer["paper_width_mm"], printer["code_page"], printer["profile"], printer["qr_code"])
 
 
 def prepare(cache_dir: str | None = None) -> None:
@@ -117,29 +144,52 @@ def format_issued(moment: datetime) -> str:
     return moment.strftime("%d-%m-%Y %H:%M")
 
 
-def clean_text(text: str) -> str:
-    """Reduce ``text`` to characters a code page can hold, one column each.
+def clean_text(text: str, code_page: str | None = None) -> str:
+    """Reduce ``text`` to characters ``code_page`` holds, one column each.
 
-    Accents are dropped (``é`` -> ``e``) rather than left to each printer's
-    code page; what is still not encodable becomes ``?`` when encoded.
-    Control characters become ``?`` so a name can never smuggle in a command.
+    A character the page has is kept (``é`` prints as ``é`` in CP437 or
+    CP850); one it lacks is transliterated (``ő`` -> ``o``, ``—`` -> ``-``,
+    ``ß`` -> ``ss``) and what still does not fit becomes ``?``. Without a page
+    only ASCII is kept. Control characters become ``?`` so a name can never
+    smuggle in a command.
     """
-    decomposed = unicodedata.normalize("NFKD", str(text)).translate(_PUNCTUATION)
-    kept = "".join(_printable(c) for c in decomposed if not unicodedata.combining(c))
-    return " ".join(kept.split())
+    page = _page_characters(code_page.upper()) if code_page else frozenset()
+    composed = unicodedata.normalize("NFC", str(text))
+    return " ".join("".join(_in_page(c, page) for c in composed).split())
 
 
-def _printable(char: str) -> str:
+def _in_page(char: str, page: frozenset) -> str:
     category = unicodedata.category(char)
     if category == "Cc":
         # python-escpos passes anything below 0x80 through raw, ESC and GS included.
         return " " if char in "\t\n\r\v\f" else "?"
     if category == "Cf":  # zero-width space, soft hyphen: invisible anyway
         return ""
-    return " " if char.isspace() else char
+    if char.isspace():
+        return " "
+    if char < "\x80" or char in page:
+        return char
+    decomposed = unicodedata.normalize("NFKD", char.translate(_ASCII_FALLBACK)).translate(_ASCII_FALLBACK)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if kept and all((c < "\x80" or c in page) and unicodedata.category(c)[0] != "C" and not c.isspace()
+                    for c in kept):
+        return kept
+    return "?"
 
 
-def fit(phrases, columns: int) -> list[str]:
+@functools.lru_cache(maxsize=8)
+def _page_characters(code_page: str) -> frozenset:
+    """The printable non-ASCII characters python-escpos encodes into ``code_page`` (0x80-0xFF)."""
+    from escpos.magicencode import Encoder
+
+    try:
+        chars = Encoder._get_codepage_char_list(code_page)
+    except (LookupError, KeyError):
+        return frozenset()
+    return frozenset(c for c in chars if c >= "\x80" and unicodedata.category(c)[0] not in "CZ")
+
+
+def fit(phrases, columns: int, code_page: str | None = None) -> list[str]:
     """Join ``phrases`` into lines of at most ``columns``, breaking between phrases first.
 
     So ``Dilayani:`` + a date stays one line when it fits and otherwise
@@ -148,7 +198,7 @@ def fit(phrases, columns: int) -> list[str]:
     longer than a line is split.
     """
     lines: list[str] = []
-    for phrase in (clean_text(p) for p in phrases):
+    for phrase in (clean_text(p, code_page) for p in phrases):
         if lines and len(lines[-1]) + 1 + len(phrase) <= columns:
             lines[-1] += " " + phrase
         elif phrase:
@@ -176,8 +226,38 @@ def _balanced_wrap(text: str, columns: int) -> tuple[str, ...]:
 
 
 def check_paper(paper: Paper) -> None:
-    """Raise ValueError naming ``paper.profile`` or ``paper.code_page`` if python-escpos lacks it."""
-    _new_printer(paper)
+    """Raise ValueError naming what of ``paper`` this printer profile cannot do, and the fix.
+
+    The profile (python-escpos' printer database) decides: its code pages,
+    the roll it takes, whether it draws a QR itself (GS ( k) or needs it as
+    a raster image. A printer sent a GS ( k it does not know prints nothing
+    where the QR should be, and nobody notices until a citizen's ticket is
+    checked.
+    """
+    printer = paper.printer
+    _code_page_number(paper)
+    if printer.roll_mm is not None and printer.roll_mm != paper.width_mm:
+        raise ValueError(f"profile {paper.profile!r} is a {printer.roll_mm} mm printer "
+                         f"({printer.width_mm:g} mm printable), not {paper.width_mm} mm; set paper_width_mm = "
+                         f"{printer.roll_mm}, or a profile for {paper.width_mm} mm paper")
+    if paper.qr_code == "native" and not printer.native_qr:
+        raise ValueError(f"qr_code = \"native\" but profile {paper.profile!r} declares no QR command (GS ( k): "
+                         "the ticket would print without its QR; set qr_code = \"auto\" to send it as an image")
+    if not paper.native_qr and not printer.raster:
+        raise ValueError(f"profile {paper.profile!r} can print neither a native QR nor a raster image "
+                         "(GS v 0); choose the profile of a receipt printer, e.g. \"default\"")
+
+
+def describe_paper(paper: Paper) -> str:
+    """One line for ``kiosk check-config``: what the profile makes of the configured paper."""
+    printer = paper.printer
+    qr = "native (GS ( k)" if paper.native_qr else "as an image (GS v 0)"
+    if paper.qr_code == "auto":
+        qr += f", auto: profile {'has' if printer.native_qr else 'declares no'} QR command"
+    source = "profile" if printer.roll_mm == paper.width_mm else "paper width; the profile does not say"
+    return (f"profile {paper.profile}, {paper.width_mm} mm, {paper.columns} columns ({source}), "
+            f"code page {paper.code_page.upper()} (ESC t {_code_page_number(paper)}), QR {qr}, "
+            f"{'cutter' if printer.cutter else 'no cutter: a ticket ends with a feed'}")
 
 
 def render_ticket(ticket: Ticket, *, office_name: str, service_name: str, opens_at: time | None,
@@ -241,40 +321,34 @@ def _new_printer(paper: Paper):
 
     Pinning disables python-escpos's "magic" encoding, which would otherwise
     switch code pages (ESC t) mid-ticket or send GB18030 bytes for CJK text.
-    ESC @ resets the code page too, so the pin must come after it.
+    ESC @ resets the code page too, so the pin must come after it. The ESC t
+    number is the profile's lowest slot for the page (see
+    :func:`kiosk.printer.profiles._usable_code_pages`).
     """
-    if not _prepared:
-        prepare()
+    from escpos.magicencode import Encoder
     from escpos.printer.dummy import Dummy
 
-    p = Dummy(profile=_profile(paper))
+    number = _code_page_number(paper)
+    name = paper.code_page.upper()
+    p = Dummy(profile=paper.profile, magic_encode_args={"encoder": Encoder({name: number})})
     p.hw("INIT")
-    p.charcode(_code_page(p, paper))
+    p.charcode(name)
     return p
 
 
-def _profile(paper: Paper) -> str:
-    from escpos.capabilities import CAPABILITIES
-
-    if paper.profile not in CAPABILITIES["profiles"]:
-        known = ", ".join(sorted(CAPABILITIES["profiles"]))
-        raise ValueError(f"printer profile {paper.profile!r} is unknown to python-escpos; use one of: {known}")
-    return paper.profile
-
-
-def _code_page(p, paper: Paper) -> str:
+def _code_page_number(paper: Paper) -> int:
+    pages = paper.printer.code_pages
     name = paper.code_page.upper()
-    pages = sorted(set(p.profile.get_code_pages()) - {"Unknown"})
     if name not in pages:
-        raise ValueError(f"code page {paper.code_page!r} is not in printer profile {paper.profile!r}; "
-                         f"use one of: {', '.join(pages)}")
-    return name
+        raise ValueError(f"code page {paper.code_page!r} is not in printer profile {paper.profile!r} "
+                         f"(or python-escpos cannot encode it); use one of: {', '.join(sorted(pages))}")
+    return pages[name]
 
 
 def _paragraph(p, paper: Paper, phrases, *, bold: bool = False) -> None:
     if bold:
         p.set(bold=True)
-    for line in fit(phrases, paper.columns):
+    for line in fit(phrases, paper.columns, paper.code_page):
         p.textln(line)
     if bold:
         p.set(bold=False)
@@ -296,7 +370,7 @@ def _header(p, paper: Paper, office_name: str, service_name: str) -> None:
 def _number(p, paper: Paper, label: str) -> None:
     scale = _number_scale(paper, label)
     p.set(custom_size=True, width=scale, height=scale)
-    p.textln(clean_text(label))
+    p.textln(clean_text(label, paper.code_page))
     # GS ! 0, not normal_textsize: that sends ESC ! 0 three times and also drops bold.
     p.set(custom_size=True, width=1, height=1)
     p.ln()
@@ -315,11 +389,11 @@ def _service_day(p, paper: Paper, day: date, opens_at: time | None) -> None:
 
 
 def _qr(p, paper: Paper, payload: str) -> None:
-    """A native QR (GS ( k): a few dozen bytes instead of a raster image of thousands."""
+    """Native (GS ( k: a few dozen bytes) where the printer draws QR codes, else a raster image."""
     from escpos.constants import QR_ECLEVEL_M
 
     p.ln()
-    native = paper.qr_code == "native"
+    native = paper.native_qr
     if not native:
         p.set(align="center")  # ESC a centres a raster image too; escpos' center= needs a pixel width
     # python-escpos print()s a notice about profiles without a pixel width on every image;

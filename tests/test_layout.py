@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from kiosk import layout
 from kiosk.layout import Paper, format_day, render_full_slip, render_ticket
-from kiosk.printer.decode import QrCode, decode
+from kiosk.printer.decode import QrCode, RasterImage, decode
 from kiosk.ticket import Ticket
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -89,6 +89,8 @@ def check_golden(name: str, data: bytes) -> None:
     ("full_slip_58.bin", lambda: slip_bytes()),
     ("full_slip_80.bin", lambda: slip_bytes(Paper(width_mm=80))),
     ("replaced_chars_58.bin", lambda: ticket_bytes(office_name=WEIRD_OFFICE)),
+    ("ticket_pos5890_58.bin", lambda: ticket_bytes(Paper(profile="POS-5890"))),  # QR as an image, ESC t 0
+    ("ticket_tm_t88v_80.bin", lambda: ticket_bytes(Paper(80, profile="TM-T88V"))),  # 42 columns
 ])
 def test_matches_golden_bytes(name, make):
     check_golden(name, make())
@@ -222,7 +224,28 @@ def test_code_page_is_set_once_right_after_init():
 
 def test_characters_outside_the_code_page_are_replaced():
     lines = texts(ticket_bytes(office_name=WEIRD_OFFICE))
-    assert lines[:2] == ["Kantor Nusantara -", '"Cipocok" ? ?? e']
+    assert lines[:2] == ["Kantor \u00d1usantara -", '"Cipocok" ? ?? \u00e9']  # CP437 has Ñ and é
+
+
+def test_accents_the_code_page_has_are_printed_in_it():
+    data = ticket_bytes(Paper(code_page="CP850"), office_name="R\u00e9sum\u00e9 \u00d1o\u00f1o \u00c5s")
+    assert b"R\x82sum\x82 \xa5o\xa4o \x8fs" in data  # CP850's bytes for é, Ñ, ñ, Å
+    assert texts(data)[0] == "R\u00e9sum\u00e9 \u00d1o\u00f1o \u00c5s"
+
+
+def test_a_decomposed_accent_is_composed_before_the_code_page_is_asked():
+    data = ticket_bytes(office_name="Jose\u0301")  # e + combining acute: é in CP437
+    assert b"Jos\x82" in data and texts(data)[0] == "Jos\u00e9"
+
+
+@pytest.mark.parametrize("code_page, text, expected", [
+    ("CP437", "\u0141\u00f3d\u017a \u0150r\u00f6k \u0111\u01b0\u1eddng", "L\u00f3dz Or\u00f6k duong"),
+    ("CP852", "\u0141\u00f3d\u017a \u0150r\u00f6k", "\u0141\u00f3d\u017a \u0150r\u00f6k"),  # CP852 has them all
+    ("CP437", "Stra\u00dfe \u20ac 5", "Stra\u00dfe EUR 5"),  # CP437 has ß, not the euro
+    ("CP850", "\u00c6gir \u0153uvre \u2603", "\u00c6gir oeuvre ?"),
+])
+def test_characters_a_page_lacks_are_transliterated(code_page, text, expected):
+    assert layout.clean_text(text, code_page) == expected
 
 
 def test_cjk_is_not_sent_as_gb18030():
@@ -352,6 +375,104 @@ def test_paper_columns():
     assert (Paper().columns, Paper(width_mm=80).columns) == (32, 48)
 
 
+@pytest.mark.parametrize("width, profile, columns, dots", [
+    (80, "TM-T88V", 42, 512), (80, "TM-T20II", 48, 576), (58, "POS-5890", 32, 384),
+    (58, "ZJ-5870", 32, 384), (58, "RP-F10-58mm", 36, 432), (80, "default", 48, 576),
+])
+def test_columns_and_dots_come_from_the_profile(width, profile, columns, dots):
+    paper = Paper(width, profile=profile)
+    assert (paper.columns, paper.dots) == (columns, dots)
+    lines = [line.text for line in decode(ticket_bytes(paper, office_name=LONG_OFFICE))[0].lines]
+    office = lines[:lines.index("Perekaman KTP Elektronik")]
+    assert max(len(line) for line in office) <= columns
+    assert max(len(line) for line in office) > columns - 12
+
+
+def test_tm_t88v_ticket_is_laid_out_for_42_columns():
+    receipt = only_receipt(ticket_bytes(Paper(80, profile="TM-T88V")))
+    assert "Layanan ini GRATIS. Jangan gunakan calo." in [line.text for line in receipt.lines]  # 40 of 42
+    assert all(len(line.text) * line.style.width <= 42 for line in receipt.lines)
+
+
+def test_a_profile_for_other_paper_is_refused():
+    with pytest.raises(ValueError, match=r"'POS-5890' is a 58 mm printer.*paper_width_mm = 58"):
+        layout.check_paper(Paper(80, profile="POS-5890"))
+    with pytest.raises(ValueError, match=r"'TM-T88V' is a 80 mm printer"):
+        layout.check_paper(Paper(58, profile="TM-T88V"))
+
+
+# --- per profile: QR and code page -----------------------------------------------------------
+
+@pytest.mark.parametrize("profile", ["POS-5890", "ZJ-5870"])
+def test_profiles_without_qr_get_the_qr_as_an_image(profile):
+    paper = Paper(profile=profile)
+    layout.check_paper(paper)
+    data = ticket_bytes(paper)
+    assert b"\x1d(k" not in data and b"\x1dv0" in data
+    image, = [item for item in decode(data, strict=False)[0].items if isinstance(item, RasterImage)]
+    assert image.width <= paper.dots
+
+
+@pytest.mark.parametrize("profile", ["POS-5890", "ZJ-5870"])
+def test_native_qr_on_a_profile_without_it_is_refused(profile):
+    with pytest.raises(ValueError, match=rf"qr_code = \"native\" but profile '{profile}'.*qr_code = \"auto\""):
+        layout.check_paper(Paper(profile=profile, qr_code="native"))
+
+
+def test_a_profile_that_prints_no_image_either_is_refused():
+    with pytest.raises(ValueError, match="neither a native QR nor a raster image"):
+        layout.check_paper(Paper(80, profile="TM-U220"))
+
+
+@pytest.mark.parametrize("profile, code_page, number", [
+    ("POS-5890", "CP437", 0),  # also at 50 and 52: python-escpos alone sends ESC t 52
+    ("POS-5890", "CP858", 19),  # also at 53
+    ("POS-5890", "CP852", 18),  # also at 54
+    ("TM-T88V", "CP858", 19), ("ZJ-5870", "CP850", 2), ("default", "CP1252", 16),
+])
+def test_code_page_is_selected_by_the_profiles_lowest_slot(profile, code_page, number):
+    width = 80 if profile == "TM-T88V" else 58
+    data = ticket_bytes(Paper(width, code_page, profile))
+    assert data.startswith(b"\x1b@\x1bt" + bytes([number])) and data.count(b"\x1bt") == 1
+
+
+def test_pos5890_ticket_decodes_with_its_own_code_page_table():
+    from kiosk.printer import profiles
+
+    table = profiles.load("POS-5890").codecs_by_number()
+    data = ticket_bytes(Paper(profile="POS-5890"), office_name="Caf\u00e9 \u00c7ilegon")
+    receipt, *_ = decode(data, strict=False, code_pages=table)
+    assert receipt.lines[0].text == "Caf\u00e9 \u00c7ilegon"
+
+
+def test_a_code_page_python_escpos_cannot_encode_is_refused():
+    # POS-5890 lists CP747 but python-escpos has no table for it: text() would raise at the first ticket.
+    with pytest.raises(ValueError, match=r"'CP747' is not in printer profile 'POS-5890'"):
+        layout.check_paper(Paper(code_page="CP747", profile="POS-5890"))
+
+
+def test_describe_paper_says_how_the_qr_goes():
+    line = layout.describe_paper(Paper(profile="POS-5890"))
+    assert "32 columns (profile)" in line and "CP437 (ESC t 0)" in line
+    assert "QR as an image (GS v 0), auto: profile declares no QR command" in line
+    assert "QR native (GS ( k)" in layout.describe_paper(Paper(80, profile="TM-T88V"))
+
+
+PAGES_WITH_CODECS = [("default", "CP437"), ("default", "CP850"), ("default", "CP858"), ("default", "CP852"),
+                     ("default", "CP1252"), ("POS-5890", "CP437"), ("POS-5890", "CP866"), ("ZJ-5870", "CP850")]
+
+
+@settings(max_examples=80, deadline=None)
+@given(office=st.text(max_size=80), page=st.sampled_from(PAGES_WITH_CODECS))
+def test_any_text_in_any_page_prints_only_characters_the_page_has(office, page):
+    from kiosk.printer import profiles
+
+    paper = Paper(58, page[1], page[0])
+    receipt, *_ = decode(ticket_bytes(paper, office_name=office), code_pages=profiles.load(page[0]).codecs_by_number())
+    assert not [line.text for line in receipt.lines if "\ufffd" in line.text]  # every byte sent is in the page
+    assert all(len(line.text) * line.style.width <= paper.columns for line in receipt.lines)
+
+
 def test_unsupported_width_names_the_value():
     with pytest.raises(ValueError, match="76"):
         Paper(width_mm=76)
@@ -399,7 +520,34 @@ def test_prepare_defaults_to_the_user_cache(tmp_path):
     assert list((tmp_path / "antrean").glob("*.capabilities.pickle"))
 
 
-def test_image_qr_for_printers_without_native_qr():
+def test_image_qr_on_request():
     data = ticket_bytes(Paper(qr_code="image"))
     assert b"\x1d(k" not in data and b"\x1dv0" in data  # a raster GS v 0, no native QR
     assert decode(data, strict=False)[0].cut
+
+
+# --- check-config ----------------------------------------------------------------------------------
+
+def check_config(tmp_path, printer: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "kiosk.toml"
+    path.write_text(f'id = "k1"\ndata_dir = "{tmp_path}"\n[office]\nid = "3673"\nname = "Disdukcapil"\n'
+                    f'timezone = "Asia/Jakarta"\n[printer]\nbackend = "dummy"\n{printer}\n'
+                    '[[services]]\ncode = "A"\nname = "KTP"\n')
+    return subprocess.run([sys.executable, "-m", "kiosk", "check-config", str(path)], capture_output=True,
+                          text=True, check=False)
+
+
+def test_check_config_says_a_58mm_profile_gets_its_qr_as_an_image(tmp_path):
+    result = check_config(tmp_path, 'profile = "POS-5890"')
+    assert result.returncode == 0, result.stderr
+    assert "QR as an image (GS v 0), auto: profile declares no QR command" in result.stdout
+    assert "CP437 (ESC t 0)" in result.stdout
+
+
+@pytest.mark.parametrize("printer, message", [
+    ('profile = "ZJ-5870"\nqr_code = "native"', "declares no QR command (GS ( k)"),
+    ('profile = "TM-T88V"', "'TM-T88V' is a 80 mm printer"),
+])
+def test_check_config_refuses_what_the_profile_cannot_print(tmp_path, printer, message):
+    result = check_config(tmp_path, printer)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
