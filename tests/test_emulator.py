@@ -335,3 +335,29 @@ def test_tcp_pacing(emulator):
 def test_tcp_link_refuses_anything_but_loopback(emulator):
     with pytest.raises(ValueError, match=r"host '0.0.0.0' is not an IPv4 loopback address"):
         TcpLink(emulator, host="0.0.0.0")
+
+
+# --- saving never stops the printer ------------------------------------------------------------
+
+ANY_BYTES = bytes(range(0x80, 0x100))
+
+
+def test_any_bytes_in_any_code_page_are_saved_and_printing_goes_on(emulator, port, tmp_path):
+    odd = b"\x1b@" + b"".join(b"\x1bt" + bytes([n]) + ANY_BYTES + b"\n" for n in (0, 17, 2, 99)) + b"\x1dV\x00"
+    port.write(odd + ticket(13))
+    first, second = emulator.wait_for_documents(2, TIMEOUT)
+    text = (tmp_path / "out" / "doc-0001.txt").read_text(encoding="utf-8")
+    assert "\u2591" in text and "\u0416" in text  # CP437 shade and CP866 Zhe, neither in Latin-1
+    assert len(first.files) == len(second.files) == 2 and all(os.path.exists(f) for f in first.files)
+    assert big_label(second) == "A-013" and emulator.save_error is None
+    assert ask(port, eot(1)) == b"\x12"
+
+
+def test_a_document_that_cannot_be_saved_is_a_printer_error(emulator, port, tmp_path):
+    (tmp_path / "out" / "doc-0001.txt").mkdir()  # in the way of the first document's text
+    port.write(ticket())
+    [document] = emulator.wait_for_documents(1, TIMEOUT)
+    assert document.files == () and "doc-0001.txt" in emulator.save_error
+    assert ask(port, eot(1) + eot(2)) == b"\x1a\x52"  # offline, because of an error: the kiosk says "error"
+    emulator.set_error(False)  # the operator's "error off", once the disk is fixed
+    assert emulator.save_error is None and ask(port, eot(1)) == b"\x12"

@@ -207,7 +207,8 @@ def test_a_profile_without_cutter_ends_documents_at_the_next_esc_at():
     assert document.byte_count == len(first) and "A-001" in texts(document)
     m.end_document("flush")
     last, = m.take_documents()
-    assert last.byte_count == len(second) and "A-002" in texts(last) and last.qr_payloads == [PAYLOAD]
+    assert last.byte_count == len(second) and "A-002" in texts(last)
+    assert any(hasattr(item, "width_bytes") for item in last.receipt.items)  # ZJ-5870 has no GS ( k: an image
 
 
 def test_link_lost_mid_command_forgets_the_half_command():

@@ -144,3 +144,44 @@ def test_printer_without_sane_status_keeps_the_kiosk_responsive(kiosk, emulator,
     # the two status timeouts (before and after) and the wire time, never a hang. Generous for CI load.
     assert elapsed < 2 * 0.3 + 2.5
     assert ledger_view(kiosk, emulator.wait_for_documents(1, TIMEOUT)[0]) == ("A", MON, 1, "printed")
+
+
+def test_quota_full_slip_cut_short_is_not_reported_printed(make_config, link, emulator):
+    # Service A has no room on any day: every press prints the "see staff" slip.
+    config = make_config(replace={'backend = "dummy"': link.kiosk_printer, "daily_quota = 3": "daily_quota = 0"})
+    kiosk = build_kiosk(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    try:
+        kiosk.printer.open()
+        kiosk.tick()
+        emulator.paper_out_after(60)
+        outcome = kiosk.handle_press("A")
+        assert (outcome.kind, outcome.printed) == ("full", False), outcome
+        assert "paper_out" in outcome.reason
+        assert kiosk.printer_status is PrinterStatus.PAPER_OUT and kiosk.ledger.state()["printer"] == "paper_out"
+        assert emulator.wait_for_documents(1, TIMEOUT)[0].interrupted
+        emulator.set_paper("ok")
+        kiosk.tick()
+        outcome = kiosk.handle_press("A")
+        assert (outcome.kind, outcome.printed) == ("full", True), outcome
+        assert "KUOTA PENUH" in emulator.wait_for_documents(2, TIMEOUT)[1].text(32)
+    finally:
+        kiosk.stop()
+
+
+def test_a_ticket_with_characters_beyond_latin1_is_saved_and_the_next_one_too(make_config, link, emulator):
+    # CP437 has the Greek alpha (0xE0): it reaches the emulator, whose PNG font is Latin-1 only.
+    config = make_config(replace={'backend = "dummy"': link.kiosk_printer,
+                                  'name = "Kartu Keluarga"': 'name = "Loket \u03b1 Kartu Keluarga"'})
+    kiosk = build_kiosk(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    try:
+        kiosk.printer.open()
+        kiosk.tick()
+        assert kiosk.handle_press("B").printed and kiosk.handle_press("A").printed
+        first, second = emulator.wait_for_documents(2, TIMEOUT)
+        assert "Loket \u03b1 Kartu Keluarga" in first.text(32)
+        assert all(path.endswith((".txt", ".png")) for path in first.files + second.files)
+        assert len(first.files + second.files) == 4 and emulator.save_error is None
+        kiosk.tick()
+        assert kiosk.printer_status is PrinterStatus.OK
+    finally:
+        kiosk.stop()

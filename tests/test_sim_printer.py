@@ -139,3 +139,43 @@ def test_unwritable_out_dir_is_a_printer_error(tmp_path):
 def test_too_narrow_width_is_refused():
     with pytest.raises(PrinterError, match="width_px 8"):
         SimPrinter(width_px=8)
+
+
+ANY_BYTES = bytes(range(0x80, 0x100))
+
+
+def any_bytes_document() -> bytes:
+    """Every high byte in three code pages (box drawing, Cyrillic, accents): most are not Latin-1."""
+    return b"\x1b@" + b"".join(b"\x1bt" + bytes([n]) + ANY_BYTES + b"\n" for n in (0, 17, 2)) + b"\x1dV\x00"
+
+
+def test_any_characters_are_saved_and_the_printer_stays_ok(tmp_path):
+    stream = io.StringIO()
+    with SimPrinter(out_dir=str(tmp_path), stream=stream) as printer:
+        printer.send(any_bytes_document() + ticket_bytes())
+        assert printer.status() is PrinterStatus.OK and printer.printed == 2
+    text = (tmp_path / "ticket-0001.txt").read_text(encoding="utf-8")
+    assert "\u2591" in text and "\u0416" in text  # CP437 light shade, CP866 Zhe
+    for number in (1, 2):
+        with Image.open(tmp_path / f"ticket-000{number}.png") as img:
+            assert img.format == "PNG"
+
+
+def test_a_ticket_that_cannot_be_saved_makes_the_status_error_until_it_is(tmp_path):
+    out = tmp_path / "tickets"
+    printer = SimPrinter(out_dir=str(out), stream=io.StringIO())
+    printer.open()
+    try:
+        out.rmdir()
+        out.write_text("")  # the directory is gone, a file is in its way (a pulled USB stick, say)
+        printer.send(ticket_bytes())  # taken, as a printer takes bytes it then fails to print
+        assert printer.status() is PrinterStatus.ERROR and "ticket-0001.txt" in printer.save_error
+        assert printer.status() is PrinterStatus.ERROR  # still: it is not saved
+        out.unlink()
+        out.mkdir()
+        assert printer.status() is PrinterStatus.OK and printer.save_error is None
+        assert "A-007" in (out / "ticket-0001.txt").read_text().replace("   ", "")
+        printer.send(ticket_bytes(8))
+        assert (out / "ticket-0002.png").exists() and printer.status() is PrinterStatus.OK
+    finally:
+        printer.close()

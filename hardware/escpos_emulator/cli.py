@@ -100,7 +100,8 @@ def run_commands(lines, emulator: Emulator, links: list, console: Console) -> No
         if command == "help":
             console.say(f"ok: commands: {HELP}")
         elif command == "state":
-            console.say(f"ok: {describe(emulator.state)}; {', '.join(map(repr, links))}")
+            saving = f"; SAVE FAILED: {emulator.save_error}" if emulator.save_error else ""
+            console.say(f"ok: {describe(emulator.state)}{saving}; {', '.join(map(repr, links))}")
         elif command in table:
             try:
                 table[command]()

@@ -46,6 +46,7 @@ class Emulator:
         self._changed = threading.Condition(self._lock)
         self.documents: list[Document] = []  # published: saved and shown
         self._callbacks: list[Callable[[Document], None]] = []
+        self.save_error: str | None = None  # why the last document could not be saved; cleared by set_error(False)
         self._outbox: queue.Queue = queue.Queue()
         self._closed = False
         self._output = threading.Thread(target=self._publish_loop, name="escpos-emulator-output", daemon=True)
@@ -92,6 +93,9 @@ class Emulator:
         self._inject(lambda m: m.set_offline(offline))
 
     def set_error(self, error: bool) -> None:
+        """An unrecoverable error; clearing it (a power cycle) also clears a failed save."""
+        if not error:
+            self.save_error = None
         self._inject(lambda m: m.set_error(error))
 
     def paper_out_after(self, nbytes: int) -> None:
@@ -164,19 +168,29 @@ class Emulator:
                     log.exception("on_document callback %r failed on document %d", callback, document.number)
 
     def _save(self, document: Document) -> tuple[str, ...]:
+        """The files written. A failure must not end this thread: it becomes the printer's error state."""
         if not self.out_dir:
             return ()
         suffix = "" if document.complete else "-interrupted" if document.interrupted else "-uncut"
         stem = os.path.join(self.out_dir, f"doc-{self._file_base + document.number:04d}{suffix}")
+        saved: list[str] = []
         try:
             with open(stem + ".txt", "w", encoding="utf-8") as f:
                 f.write(document.text(self.columns) + "\n")
+            saved.append(stem + ".txt")
             render_png(document.receipt, stem + ".png", self.width_px)
-        except OSError as exc:
-            log.error("emulator cannot write %s.txt/.png: %s; check out_dir is writable and not full",
-                      stem, exc.strerror)
-            return ()
-        return stem + ".txt", stem + ".png"
+            saved.append(stem + ".png")
+        except Exception as exc:  # noqa: BLE001  OSError (full disk) or a bug: either way the doc is lost
+            self._save_failed(stem, exc)
+        return tuple(saved)
+
+    def _save_failed(self, stem: str, exc: Exception) -> None:
+        """Stop printing with an error, as a printer whose mechanism failed: the kiosk then sees it."""
+        reason = getattr(exc, "strerror", None) or f"{type(exc).__name__}: {exc}"
+        self.save_error = f"{stem}.txt/.png not saved: {reason}"
+        log.error("emulator cannot save %s.txt/.png: %s; check out_dir is writable and not full, "
+                  "then clear with 'error off'", stem, reason, exc_info=not isinstance(exc, OSError))
+        self.set_error(True)
 
     def close(self) -> None:
         """Record a document still in progress, save what is queued, stop the output thread. Idempotent."""

@@ -520,19 +520,28 @@ def _x(align: str, width: int, width_px: int) -> int:
 
 
 def _item_blocks(item, width_px: int) -> list:
-    if isinstance(item, QrCode):
-        return [(_qr_image(item), item.align)]
-    if isinstance(item, RasterImage):
-        return [(_raster_image(item), item.align)]
+    """Images of one receipt item; what cannot be drawn (a QR too long for any symbol) is named instead."""
+    try:
+        if isinstance(item, QrCode):
+            return [(_qr_image(item), item.align)]
+        if isinstance(item, RasterImage):
+            return [(_raster_image(item), item.align)]
+    except Exception as exc:  # noqa: BLE001  a printer prints something for any bytes; so do we
+        item = Line(f"[{type(item).__name__} not drawable: {type(exc).__name__}]", Style(align=item.align))
     style = item.style
     rows = _chunks(item.text, max(1, width_px // CELL_W // style.width))
     return [(_text_image(row, style), style.align) for row in rows]
 
 
 def _text_image(text: str, style: Style):
-    """Pillow's built-in bitmap font is 6x11 and monospaced: doubled, it is font A's 12x24 cell."""
+    """Pillow's built-in bitmap font is 6x11 and monospaced: doubled, it is font A's 12x24 cell.
+
+    It has Latin-1 only (Pillow raises on anything else): other characters, such as a code page's
+    box drawing or the decoder's U+FFFD for a byte it could not read, are drawn as ``?``.
+    """
     from PIL import Image, ImageDraw, ImageFont
 
+    text = text.encode("latin-1", errors="replace").decode("latin-1")
     inverted = style.invert and bool(text)
     img = Image.new("L", (max(1, len(text)) * CELL_W // 2, CELL_H // 2), 0 if inverted else 255)
     draw = ImageDraw.Draw(img)

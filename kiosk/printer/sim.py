@@ -1,14 +1,16 @@
 """A printer for demos: shows each ticket in the terminal and, if asked, saves it as PNG and text."""
 
+import logging
 import os
 import re
 import sys
 
-from kiosk.printer import Printer
+from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.decode import CELL_W, Decoder, Receipt, render_png
 from kiosk.printer.errors import PrinterError
 
 _SAVED = re.compile(r"ticket-(\d{4,})\.(?:png|txt)$")
+log = logging.getLogger(__name__)
 
 
 class SimPrinter(Printer):
@@ -18,7 +20,10 @@ class SimPrinter(Printer):
     numbering on from what the directory already holds so a restarted demo
     never overwrites the last one. Unknown commands are skipped, as a
     forgiving printer would; ``close`` shows anything left uncut (profiles
-    without a cutter end a ticket with a feed only).
+    without a cutter end a ticket with a feed only). A ticket that cannot be
+    saved (full disk) makes :meth:`status` ``error`` until a file can be
+    written there again, as a printer out of paper would: the kiosk then
+    marks it ``print_failed`` and prints it again later.
     """
 
     def __init__(self, out_dir: str | None = None, stream=None, width_px: int = 384):
@@ -31,6 +36,8 @@ class SimPrinter(Printer):
         self.printed = 0  # receipts shown since open
         self._decoder: Decoder | None = None
         self._number = 0
+        self.save_error: str | None = None  # why the oldest unsaved ticket is not saved
+        self._unsaved: list[tuple[str, Receipt, str]] = []  # (file stem, receipt, text), oldest first
 
     @property
     def columns(self) -> int:
@@ -59,20 +66,50 @@ class SimPrinter(Printer):
         self.printed += 1
         text = receipt.text(self.columns)
         stream = self.stream or sys.stdout  # looked up late so a redirected stdout is honoured
-        stream.write(frame(text, self.columns, f"#{self._number:04d}") + "\n")
-        stream.flush()
+        try:
+            stream.write(frame(text, self.columns, f"#{self._number:04d}") + "\n")
+            stream.flush()
+        except (OSError, UnicodeError, ValueError) as exc:  # a closed or ASCII-only terminal: still saved
+            log.warning("sim printer cannot show ticket %d: %r", self._number, exc)
         if self.out_dir:
             self._save(receipt, text)
 
+    def status(self) -> PrinterStatus:
+        if not self.is_open:
+            return PrinterStatus.OFFLINE
+        if self._unsaved and not self._save_unsaved():
+            return PrinterStatus.ERROR
+        return PrinterStatus.OK
+
     def _save(self, receipt: Receipt, text: str) -> None:
-        stem = os.path.join(self.out_dir, f"ticket-{self._number:04d}")
-        try:
-            with open(stem + ".txt", "w", encoding="utf-8") as f:
-                f.write(text + "\n")
-            render_png(receipt, stem + ".png", self.width_px)
-        except OSError as exc:
-            raise PrinterError(f"sim printer cannot write {stem}.png/.txt: {exc.strerror}; "
-                               "check out_dir is writable and not full") from None
+        self._unsaved.append((os.path.join(self.out_dir, f"ticket-{self._number:04d}"), receipt, text))
+        self._save_unsaved()
+
+    def _save_unsaved(self) -> bool:
+        """Write every ticket not yet saved, oldest first; whether all are now on disk.
+
+        Retried at each status query, like a printer holding its job until the
+        paper is back: it fails again exactly while the cause (full disk,
+        missing directory) lasts, so the status never says ok over a lost ticket.
+        """
+        while self._unsaved:
+            stem, receipt, text = self._unsaved[0]
+            try:
+                with open(stem + ".txt", "w", encoding="utf-8") as f:
+                    f.write(text + "\n")
+                render_png(receipt, stem + ".png", self.width_px)
+            except Exception as exc:  # noqa: BLE001  a lost ticket is a state, never a dead kiosk
+                error = f"{stem}.txt/.png: {getattr(exc, 'strerror', None) or repr(exc)}"
+                if error != self.save_error:  # said once per cause, not at every status poll
+                    log.error("sim printer cannot save %s; check out_dir is writable and not full", error,
+                              exc_info=not isinstance(exc, OSError))
+                self.save_error = error
+                return False
+            self._unsaved.pop(0)
+        if self.save_error is not None:
+            log.info("sim printer saved its tickets to %s again", self.out_dir)
+            self.save_error = None
+        return True
 
 
 def last_saved_number(out_dir: str) -> int:
