@@ -222,18 +222,18 @@ class Rig:
 def test_hello_first_then_press_lines_with_sequence_numbers():
     rig = Rig()
     rig.run(10)
-    assert rig.lines()[0] == ("HELLO", {"v": "1", "fw": "1.0.0", "buttons": "3", "boot": "1A2B"})
+    assert rig.lines()[0] == ("HELLO", {"v": "1", "fw": "1.1.0", "buttons": "3", "boot": "00001A2B"})
     rig.press(2)
     rig.press(0)
-    assert rig.lines("PRESS") == [{"boot": "1A2B", "seq": "1", "b": "2"},
-                                  {"boot": "1A2B", "seq": "2", "b": "0"}]
+    assert rig.lines("PRESS") == [{"boot": "00001A2B", "seq": "1", "b": "2"},
+                                  {"boot": "00001A2B", "seq": "2", "b": "0"}]
     assert all(line.endswith("\n") and len(line) <= 81 for line in rig.sent)
 
 
 def test_long_press_sends_one_press_and_one_hold():
     rig = Rig()
     rig.press(1, hold_ms=5000)
-    assert rig.lines("PRESS") == [{"boot": "1A2B", "seq": "1", "b": "1"}]
+    assert rig.lines("PRESS") == [{"boot": "00001A2B", "seq": "1", "b": "1"}]
     hold = rig.lines("HOLD")
     assert len(hold) == 1 and hold[0]["seq"] == "1" and hold[0]["b"] == "1" and int(hold[0]["ms"]) >= 2000
 

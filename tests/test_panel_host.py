@@ -154,7 +154,7 @@ def tickets(kiosk, code="A"):
 
 def test_a_press_on_the_panel_prints_a_ticket_and_leds_come_back(rig):
     fake, kiosk, buttons = rig()
-    assert buttons.panel["boot"] == "B001" and buttons.panel["buttons"] == "2"
+    assert buttons.panel["boot"] == "0000B001" and buttons.panel["buttons"] == "2"
     assert wait(lambda: fake.panel.led_mode(0) == "on" and fake.panel.led_mode(1) == "on", 5)
     fake.press(0)
     assert wait(lambda: tickets(kiosk) == 1, 5)
@@ -267,3 +267,84 @@ def test_a_missing_port_is_reported_and_retried(tmp_path):
         assert "cannot open panel" in buttons.last_error and not buttons.connected
     finally:
         buttons.close()
+
+
+# --- replays: a press is (boot, seq), and what is remembered is not lowered by any line ----------
+
+def line(verb, **fields) -> bytes:
+    return protocol.encode(verb, tuple(fields.items())).encode()
+
+
+def settle(fake, buttons):
+    """Lines are handled in order: once this garbage line is counted, every earlier one was handled."""
+    garbage = buttons.garbage
+    fake.raw(b"garbage after everything\n")
+    assert wait(lambda: buttons.garbage == garbage + 1, 5)
+
+
+def test_a_forged_heartbeat_with_uptime_0_does_not_let_a_replay_in(rig):
+    fake, kiosk, buttons = rig()
+    fake.press(1)
+    assert wait(lambda: tickets(kiosk, "B") == 1, 5)
+    assert wait(lambda: fake.panel.uptime_ms >= 5000, 10)  # its heartbeats say up=4 and more ...
+    settle(fake, buttons)  # ... and the host has read them
+    boot = "B001"  # as firmware 1.0 wrote it: the same boot to the host
+    fake.raw(line("HB", boot=boot, seq=0, up=0))  # "the same boot id, powered up again"
+    fake.raw(line("HELLO", v=1, fw="1.1.0", buttons=2, boot=boot))
+    fake.raw(line("PRESS", boot=boot, seq=1, b=1))  # the replay
+    settle(fake, buttons)
+    assert tickets(kiosk, "B") == 1 and buttons.duplicates == 1
+
+
+def test_a_replay_after_many_other_boot_ids_is_still_refused(rig):
+    fake, kiosk, buttons = rig()
+    fake.press(1)
+    assert wait(lambda: tickets(kiosk, "B") == 1, 5)
+    for other in range(1, 41):  # 40 other power-ups (or lines pretending to be)
+        fake.raw(line("HELLO", v=1, fw="1.0.0", buttons=2, boot=f"{other:04X}")
+                 + line("HB", boot=f"{other:04X}", seq=0, up=1))
+    fake.raw(line("PRESS", boot="B001", seq=1, b=1))
+    settle(fake, buttons)
+    assert tickets(kiosk, "B") == 1 and buttons.duplicates == 1
+    fake.press(1)  # the panel itself goes on: seq 2 of its boot
+    assert wait(lambda: tickets(kiosk, "B") == 2, 5)
+
+
+def test_each_cause_of_garbage_is_logged_once_but_every_line_counted(rig, caplog):
+    fake, kiosk, buttons = rig()
+    caplog.set_level("DEBUG", logger="kiosk.buttons")
+    caplog.clear()
+    fake.raw(b"PRESS boot=0000B001 seq=9 b=1*00\n" * 5)  # bad checksum
+    fake.raw(b"PRESS boot=0000B001 seq=9 b=1\n" * 3)  # no checksum: bad_line
+    fake.raw(b"P" * 300 + b"\n" + b"Q" * 200 + b"\n")  # too long
+    assert wait(lambda: buttons.garbage == 10, 5), buttons.garbage
+    warnings = [r for r in caplog.records if r.name == "kiosk.buttons" and r.levelname == "WARNING"
+                and "panel line ignored" in r.getMessage()]
+    assert len(warnings) == 3, [r.getMessage() for r in warnings]
+    assert dict(buttons.garbage_causes) == {"bad_checksum": 5, "bad_line": 3, "too_long": 2}
+    assert tickets(kiosk, "B") == 0
+
+
+def test_replay_guard_remembers_a_press_whatever_the_heartbeat_says():
+    from kiosk.buttons.guard import ReplayGuard
+
+    guard = ReplayGuard(keep_boots=1024)
+    guard.hello(0xB001)
+    assert guard.press(0xB001, 1) == (True, 0)
+    assert guard.heartbeat(0xB001, 0) == 0  # seq (and uptime) going back lowers nothing
+    guard.hello(0xB001)
+    assert guard.press(0xB001, 1) == (False, 0)
+    assert guard.heartbeat(0xB001, 4) == 3  # 2..4 never arrived: counted, and closed to replays
+    assert guard.press(0xB001, 3) == (False, 0) and guard.press(0xB001, 6) == (True, 1)
+
+
+def test_replay_guard_forgets_only_the_least_recently_heard_boots():
+    from kiosk.buttons.guard import ReplayGuard
+
+    guard = ReplayGuard(keep_boots=3)
+    guard.press(1, 5)
+    for boot in (2, 3):
+        guard.hello(boot)
+    guard.heartbeat(1, 5)  # boot 1 is heard again: it stays
+    guard.hello(4)  # evicts boot 2, the least recently heard
+    assert guard.press(1, 5) == (False, 0) and not guard.knows(2)

@@ -50,7 +50,7 @@ def _write_line(text):
 def _boot_seed():
     # The rp2 port seeds `random` from the ring oscillator at power-up, so this
     # differs per boot without any seeding here.
-    return random.getrandbits(16)
+    return random.getrandbits(protocol.BOOT_BITS)  # MicroPython's getrandbits takes up to 32
 
 
 def main():

@@ -10,7 +10,7 @@ from . import protocol
 from .debounce import HOLD, PRESS, Debouncer
 from .leds import LedPattern
 
-FW_VERSION = "1.0.0"
+FW_VERSION = "1.1.0"  # 1.1: 32-bit boot ids
 HEARTBEAT_MS = 1000
 
 
@@ -18,7 +18,7 @@ class Panel:
     """``buttons``: one read_pin() per button (raw level, active low), at most 8.
     ``leds``: one set_led(lit) per button that has an LED (None where it has none).
     ``write_line(text)`` sends one whole line including its "\\n".
-    ``rand_boot()`` returns a random int; its low 16 bits are this power-up's boot id.
+    ``rand_boot()`` returns a random int; its low 32 bits are this power-up's boot id.
     ``feed_watchdog()`` is called once at the end of every completed step().
     """
 

@@ -154,9 +154,28 @@ def int_field(fields, key, low, high):
     return value
 
 
+BOOT_BITS = 32  # firmware 1.0 sent 16 (4 digits); hosts accept both
+
+
 def boot_id(number):
-    """A boot id as sent on the wire: 4 upper-case hex digits."""
-    return "%04X" % (number & 0xFFFF)
+    """A boot id as sent on the wire: 8 upper-case hex digits (32 random bits per power-up).
+
+    32 bits, because the host remembers every boot id it has seen to refuse
+    replayed presses: with 16, a panel that has booted a few hundred times
+    would soon draw an id the host remembers, and its first presses would be
+    taken for replays.
+    """
+    return "%08X" % (number & 0xFFFFFFFF)
+
+
+def parse_boot(text):
+    """A boot id's number from the wire: 8 hex digits, or 4 from firmware 1.0; else ValueError."""
+    if len(text) not in (4, 8):
+        raise ValueError(BAD_LINE + ": boot=" + repr(text) + " is not 8 (or 4) hex digits")
+    for ch in text:
+        if ch not in "0123456789ABCDEFabcdef":
+            raise ValueError(BAD_LINE + ": boot=" + repr(text) + " is not 8 (or 4) hex digits")
+    return int(text, 16)
 
 
 class LineBuffer:

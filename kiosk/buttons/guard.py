@@ -2,12 +2,13 @@
 
 A source reports every press; the guard turns a bouncing contact or an
 impatient second press into one ticket, and notices when one service is
-being hoarded (someone taking places to sell them outside).
+being hoarded (someone taking places to sell them outside). The button
+panel's replayed lines are refused before that, by :class:`ReplayGuard`.
 """
 
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 
 from kiosk.buttons.errors import ButtonError
 
@@ -68,3 +69,54 @@ class PressGuard:
 def _check(name: str, value, ok: bool, fix: str) -> None:
     if not ok:
         raise ButtonError(f"PressGuard {name}={value!r} is invalid; {fix}")
+
+
+class ReplayGuard:
+    """Which panel presses are new: each ``(boot, seq)`` at most once, boot ids remembered long.
+
+    A press is unique by the panel's power-up (its random boot id) and its
+    number in that power-up (``seq``, from 1). A line replayed later (by a
+    USB bridge, a buffer, or someone with the cable) repeats both, so it is
+    refused for as long as its boot is remembered: ``keep_boots`` boot ids,
+    the least recently heard forgotten first. Nothing a line says can lower
+    what is remembered: a heartbeat whose ``up`` or ``seq`` went back, or a
+    HELLO for a boot already seen, changes nothing. (A real new power-up
+    draws a new 32-bit boot id.) Pure logic, used from the panel's reader
+    thread only.
+    """
+
+    def __init__(self, keep_boots: int = 1024):
+        _check("keep_boots", keep_boots, isinstance(keep_boots, int) and keep_boots >= 1, "use e.g. 1024")
+        self.keep_boots = keep_boots
+        self._last: "OrderedDict[int, int]" = OrderedDict()  # boot -> highest seq accounted for
+
+    def hello(self, boot: int) -> None:
+        """A power-up (or its answer to HELLO?): a new boot's presses start at 1."""
+        self._heard(boot, self._last.get(boot, 0))
+
+    def press(self, boot: int, seq: int) -> tuple[bool, int]:
+        """(is this a new press, how many presses before it never arrived)."""
+        last = self._last.get(boot)
+        if last is not None and seq <= last:
+            self._heard(boot, last)
+            return False, 0
+        self._heard(boot, seq)
+        return True, 0 if last is None else seq - last - 1
+
+    def heartbeat(self, boot: int, seq: int) -> int:
+        """Presses the heartbeat says were sent but never arrived; they can no longer be claimed."""
+        last = self._last.get(boot)
+        if last is None:  # first heard by its heartbeat: its earlier presses are not ours to claim
+            self._heard(boot, seq)
+            return 0
+        self._heard(boot, max(seq, last))
+        return max(0, seq - last)
+
+    def knows(self, boot: int) -> bool:
+        return boot in self._last
+
+    def _heard(self, boot: int, last: int) -> None:
+        self._last[boot] = last
+        self._last.move_to_end(boot)
+        while len(self._last) > self.keep_boots:
+            self._last.popitem(last=False)

@@ -3,24 +3,26 @@
 The panel's firmware and this backend share ``button_panel.protocol``. A
 reader thread owns the port: it opens it, asks ``HELLO?``, re-sends the LED
 modes, turns each PRESS into ``on_press(service)`` at most once per
-(boot, seq), and reopens the port by itself after an unplug or a silent panel.
+(boot, seq) (:class:`kiosk.buttons.guard.ReplayGuard`), and reopens the port by
+itself after an unplug or a silent panel.
 """
 
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter
 from collections.abc import Sequence
 
 from button_panel import protocol
 
 from kiosk.buttons import ButtonSource, ButtonSpec, LedMode
 from kiosk.buttons.errors import ButtonError
+from kiosk.buttons.guard import ReplayGuard
 
 log = logging.getLogger("kiosk.buttons")
 
 READ_TIMEOUT_S = 0.05
-KEEP_BOOTS = 8  # boot ids remembered for replay detection
+KEEP_BOOTS = 1024  # boot ids remembered for replay detection: years of power cuts, ~100 KB
 
 
 class PanelButtons(ButtonSource):
@@ -28,7 +30,7 @@ class PanelButtons(ButtonSource):
 
     Observable state for health checks and tests: ``connected`` (a panel line
     arrived within ``heartbeat_timeout_ms``), ``last_error``, ``garbage``
-    (lines dropped as noise), ``missed`` (presses the panel counted that
+    (lines dropped as noise; per cause in ``garbage_causes``), ``missed`` (presses the panel counted that
     never arrived), ``duplicates`` (replayed presses ignored), ``holds``,
     ``panel_errors`` and ``panel`` (fields of the last HELLO).
     """
@@ -63,7 +65,9 @@ class PanelButtons(ButtonSource):
         self.panel_errors = 0
         self.connects = 0
         self.panel: dict | None = None
-        self._seen: OrderedDict[str, tuple[int, int]] = OrderedDict()  # boot -> (last seq, last uptime)
+        self.garbage_causes: Counter = Counter()  # ERR code word -> lines dropped for it
+        self._warned: set[str] = set()  # garbage causes logged on this connection: once each
+        self._replays = ReplayGuard(KEEP_BOOTS)
         self._serial = None
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
@@ -128,6 +132,7 @@ class PanelButtons(ButtonSource):
             raise OSError(str(exc)) from None
         self._serial = port
         self.connects += 1
+        self._warned.clear()  # a new connection may have a new cause (wrong baud rate, other device)
         self._write(protocol.encode(protocol.HELLO_Q))
         self._resend_leds()
 
@@ -177,10 +182,22 @@ class PanelButtons(ButtonSource):
             else:
                 raise ValueError(f"unknown_verb: {verb!r}")
         except ValueError as exc:
-            self.garbage += 1
-            log.warning("panel line ignored (%s): %r", exc, line)
+            self._garbage(exc, line)
             return False
         return True
+
+    def _garbage(self, exc: ValueError, line) -> None:
+        """Count every dropped line, but warn once per cause per connection: a noisy cable or a
+        wrong baud rate gives hundreds a minute, and the journal is on the SD card."""
+        cause = protocol.error_code(exc)
+        self.garbage += 1
+        self.garbage_causes[cause] += 1
+        if cause in self._warned:
+            log.debug("panel line ignored (%s): %r", exc, line)
+            return
+        self._warned.add(cause)
+        log.warning("panel line ignored (%s): %r; further %s lines on this connection are only counted "
+                    "(garbage_causes)", exc, line, cause)
 
     def _press(self, fields, on_press) -> None:
         boot = _boot(fields)
@@ -188,28 +205,22 @@ class PanelButtons(ButtonSource):
         index = protocol.int_field(fields, "b", 0, protocol.MAX_BUTTONS - 1)
         if index >= len(self.buttons):
             raise ValueError(f"bad_button: button {index} has no service; {len(self.buttons)} are configured")
-        last, up = self._seen.get(boot, (0, 0))
-        if seq <= last:
+        new, missed = self._replays.press(boot, seq)
+        if not new:
             self.duplicates += 1
-            log.info("replayed press ignored", extra={"boot": boot, "seq": seq})
+            log.info("replayed press ignored", extra={"boot": f"{boot:08X}", "seq": seq})
             return
-        if seq > last + 1 and boot in self._seen:
-            self._missed(seq - last - 1, boot)
-        self._remember(boot, seq, up)
+        if missed:
+            self._missed(missed, boot)
         self._report(on_press, self.buttons[index].service)
 
     def _heartbeat(self, fields) -> None:
         boot = _boot(fields)
         seq = protocol.int_field(fields, "seq", 0, 10**9)
-        up = protocol.int_field(fields, "up", 0, 10**9)
-        last, last_up = self._seen.get(boot, (0, 0))
-        if boot in self._seen and up + 1 < last_up:
-            # Same boot id but its uptime went back: a new power-up that drew the same id.
-            last = 0
-        if seq > last and boot in self._seen:
-            self._missed(seq - last, boot)
-        # A boot first heard by its heartbeat: its earlier presses are not ours to claim.
-        self._remember(boot, max(seq, last), up)
+        protocol.int_field(fields, "up", 0, 10**9)  # checked, never trusted: it cannot reset the guard
+        missed = self._replays.heartbeat(boot, seq)
+        if missed:
+            self._missed(missed, boot)
 
     def _hello(self, fields) -> None:
         self.panel = dict(fields)
@@ -217,19 +228,12 @@ class PanelButtons(ButtonSource):
         count = protocol.int_field(fields, "buttons", 1, protocol.MAX_BUTTONS)
         if count < len(self.buttons):
             log.warning("panel has %d buttons but %d services are configured", count, len(self.buttons))
-        if boot not in self._seen:
-            self._remember(boot, 0, 0)
+        self._replays.hello(boot)
         self._resend_leds()  # a panel that just booted has all LEDs off
 
-    def _missed(self, count: int, boot: str) -> None:
+    def _missed(self, count: int, boot: int) -> None:
         self.missed += count
-        log.warning("panel presses lost on the wire", extra={"boot": boot, "missed": count})
-
-    def _remember(self, boot: str, seq: int, up: int) -> None:
-        self._seen[boot] = (seq, up)
-        self._seen.move_to_end(boot)
-        while len(self._seen) > KEEP_BOOTS:
-            self._seen.popitem(last=False)
+        log.warning("panel presses lost on the wire", extra={"boot": f"{boot:08X}", "missed": count})
 
     # ------------------------------------------------------------ port and state
 
@@ -277,8 +281,5 @@ class PanelButtons(ButtonSource):
             self._changed.notify_all()
 
 
-def _boot(fields) -> str:
-    boot = fields.get("boot", "")
-    if len(boot) != 4 or any(c not in "0123456789ABCDEFabcdef" for c in boot):
-        raise ValueError(f"bad_line: boot={boot!r} is not 4 hex digits")
-    return boot.upper()
+def _boot(fields) -> int:
+    return protocol.parse_boot(fields.get("boot", ""))

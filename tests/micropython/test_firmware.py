@@ -120,14 +120,14 @@ def t_leds():
 def t_panel():
     clock, pins, sent, fed, leds = Clock(), [Pin(), Pin()], [], [], [[], []]
     panel = Panel(pins, [leds[0].append, leds[1].append], sent.append, clock, time.ticks_diff,
-                  lambda: 0xBEEF, lambda: fed.append(1))
+                  lambda: 0xDEADBEEF, lambda: fed.append(1))  # 32 bits: a long int on MicroPython
     panel.step()
-    assert protocol.decode(sent[0]) == ("HELLO", {"v": "1", "fw": "1.0.0", "buttons": "2", "boot": "BEEF"})
+    assert protocol.decode(sent[0]) == ("HELLO", {"v": "1", "fw": "1.1.0", "buttons": "2", "boot": "DEADBEEF"})
     pins[1].level = 0
     for _ in range(20):
         clock.advance(5)
         panel.step()
-    assert protocol.decode(sent[-1]) == ("PRESS", {"boot": "BEEF", "seq": "1", "b": "1"}), sent
+    assert protocol.decode(sent[-1]) == ("PRESS", {"boot": "DEADBEEF", "seq": "1", "b": "1"}), sent
     for _ in range(200):
         clock.advance(5)
         panel.step()
