@@ -153,8 +153,11 @@ def clean_text(text: str, code_page: str | None = None) -> str:
     only ASCII is kept. Control characters become ``?`` so a name can never
     smuggle in a command.
     """
+    text = str(text)
+    if text.isascii() and text.isprintable():  # nearly every office and service name
+        return " ".join(text.split())
     page = _page_characters(code_page.upper()) if code_page else frozenset()
-    composed = unicodedata.normalize("NFC", str(text))
+    composed = unicodedata.normalize("NFC", text)
     return " ".join("".join(_in_page(c, page) for c in composed).split())
 
 
