@@ -4,6 +4,8 @@ from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from kiosk.errors import KioskError
@@ -272,3 +274,29 @@ def test_png_draws_inverted_text_white_on_black(tmp_path):
         with Image.open(tmp_path / "i.png") as img:
             cells = img.convert("L").crop((0, 12, 48, 36))  # the four character cells of the first line
             assert (black_share(cells) > 0.5) is dark
+
+
+# --- never a crash on what a printer may be sent -------------------------------------------
+
+def test_png_draws_characters_outside_latin1_as_question_marks(tmp_path):
+    receipt, = decode(ESC + b"t\x00caf\x82 \xb0\xdb" + ESC + b"t\x11\x80\x86\n" + CUT)
+    assert receipt.lines[0].text == "caf\u00e9 \u2591\u2588\u0410\u0416"
+    render_png(receipt, tmp_path / "t.png")
+    with Image.open(tmp_path / "t.png") as img:
+        assert img.width == 384
+
+
+def test_png_names_a_qr_too_long_to_draw(tmp_path):
+    receipt, = decode(qr_bytes(b"x" * 3000) + CUT)  # beyond any QR version at error correction L
+    render_png(receipt, tmp_path / "t.png")
+    assert (tmp_path / "t.png").exists()
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=300), page=st.sampled_from([0, 2, 16, 17, 18, 19, 45, 46, 52]))
+def test_any_bytes_in_any_code_page_decode_and_draw(tmp_path_factory, data, page):
+    receipts = decode(ESC + b"@" + ESC + b"t" + bytes([page]) + data + b"\n" + CUT, strict=False)
+    path = tmp_path_factory.mktemp("png") / "t.png"
+    for receipt in receipts:
+        receipt.text(32)
+        render_png(receipt, path)

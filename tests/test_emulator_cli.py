@@ -108,3 +108,20 @@ def test_cli_rejects_bad_arguments(args, message):
     result = subprocess.run([sys.executable, "-m", "escpos_emulator", *args], capture_output=True, text=True,
                             timeout=30, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_cli_shows_any_characters_and_says_when_a_document_was_not_saved(cli, tmp_path):
+    link = str(tmp_path / "printer")
+    cli.expect("ready:")
+    (tmp_path / "out" / "doc-0002.txt").mkdir()  # in the way of the second document
+    with serial.Serial(link, 115200, timeout=TIMEOUT) as port:
+        port.write(b"\x1b@\x1bt\x11" + bytes(range(0x80, 0x100)) + b"\n\x1dV\x00")  # CP866: Cyrillic
+        shown = cli.expect("saved ")
+        assert "\u0416" in "\n".join(shown)
+        port.write(ticket(12))
+        cli.expect("document 2:")
+        assert port.write(eot(1)) and port.read(1) == b"\x1a"  # the printer is in error now
+    state = cli.command("state")
+    assert "error=on" in state and "can_print=no" in state and "SAVE FAILED" in state and "doc-0002" in state
+    assert cli.command("error off") == "ok: error off"
+    assert "SAVE FAILED" not in cli.command("state")
