@@ -182,7 +182,13 @@ def _in_page(char: str, page: frozenset) -> str:
 
 @functools.lru_cache(maxsize=8)
 def _page_characters(code_page: str) -> frozenset:
-    """The printable non-ASCII characters python-escpos encodes into ``code_page`` (0x80-0xFF)."""
+    """The printable non-ASCII characters python-escpos encodes into ``code_page`` (0x80-0xFF).
+
+    Read from the very table its encoder uses (a private helper of 3.x; the
+    tests decode every page back), so what is kept is exactly what it encodes.
+    """
+    if not _prepared:
+        prepare()
     from escpos.magicencode import Encoder
 
     try:
@@ -328,10 +334,10 @@ def _new_printer(paper: Paper):
     number is the profile's lowest slot for the page (see
     :func:`kiosk.printer.profiles._usable_code_pages`).
     """
+    number = _code_page_number(paper)  # loads the profile, after prepare() placed the escpos cache
     from escpos.magicencode import Encoder
     from escpos.printer.dummy import Dummy
 
-    number = _code_page_number(paper)
     name = paper.code_page.upper()
     p = Dummy(profile=paper.profile, magic_encode_args={"encoder": Encoder({name: number})})
     p.hw("INIT")
