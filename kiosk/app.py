@@ -214,9 +214,13 @@ class Kiosk:
         data = layout.render_full_slip(office_name=self.config.office_name, service_name=service.name,
                                        issued_at=now, last_day=days[-1] if days else now.date(),
                                        paper=self.paper)
-        # Checked before (handle_press) and after like a ticket: a slip cut short by an empty roll
-        # is not "printed", and the printer's state is recorded for the LEDs and the agent.
-        error = self._send(data)
+        # Checked before and after like a ticket: a slip cut short by an empty roll is not
+        # "printed", and the printer's state is recorded for the LEDs and the agent. Before: the
+        # press was checked, but an owed reprint since then may have emptied the roll.
+        if not self.printer_status.can_print:
+            error = f"printer {self.printer_status.value} before the slip was sent"
+        else:
+            error = self._send(data)
         if error is None and not (after := self._check_printer()).can_print:
             error = f"printer {after.value} after the slip was sent"
         if error is not None:

@@ -185,3 +185,28 @@ def test_a_ticket_with_characters_beyond_latin1_is_saved_and_the_next_one_too(ma
         assert kiosk.printer_status is PrinterStatus.OK
     finally:
         kiosk.stop()
+
+
+def test_quota_full_slip_is_not_sent_to_a_roll_an_owed_reprint_emptied(make_config, link, emulator):
+    config = make_config(replace={'backend = "dummy"': link.kiosk_printer, "daily_quota = 3": "daily_quota = 0"})
+    kiosk = build_kiosk(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    try:
+        kiosk.printer.open()
+        kiosk.tick()
+        emulator.paper_out_after(60)
+        assert not kiosk.handle_press("B").printed  # B-001 is owed
+        emulator.wait_for_documents(1, TIMEOUT)
+        emulator.set_paper("ok")
+        emulator.paper_out_after(60)  # the reprint of B-001 empties the roll again
+        received = emulator.received_bytes
+        outcome = kiosk.handle_press("A")
+        assert (outcome.kind, outcome.printed) == ("full", False) and "before the slip" in outcome.reason
+        assert kiosk.ledger.find("B", MON, 1).status == "print_failed"
+        reprint = emulator.wait_for_documents(2, TIMEOUT)[1]
+        assert reprint.interrupted
+        kiosk.tick()  # a status query after the press: everything the kiosk sent is in
+        reprinted = len(kiosk.render(kiosk.ledger.find("B", MON, 1), reprint=True))
+        assert emulator.received_bytes - received - reprinted < 60  # and a few status queries: no slip
+        assert not any("KUOTA PENUH" in d.text(32) for d in emulator.documents)
+    finally:
+        kiosk.stop()
