@@ -125,3 +125,22 @@ def test_cli_shows_any_characters_and_says_when_a_document_was_not_saved(cli, tm
     assert "error=on" in state and "can_print=no" in state and "SAVE FAILED" in state and "doc-0002" in state
     assert cli.command("error off") == "ok: error off"
     assert "SAVE FAILED" not in cli.command("state")
+
+
+def test_cli_takes_code_pages_and_width_from_a_profile(tmp_path):
+    process = Cli("--pty", str(tmp_path / "printer"), "--profile", "POS-5890")
+    try:
+        process.expect("ready:")
+        with serial.Serial(str(tmp_path / "printer"), 115200, timeout=TIMEOUT) as port:
+            # POS-5890 has CP1251 at ESC t 73 (Epson numbers it 46): Cyrillic, framed 32 wide.
+            port.write(b"\x1b@\x1bt\x49\xc4\xee\xea\xf3\xec\xe5\xed\xf2\n\x1dV\x00")
+            shown = process.expect("+-------")
+        assert "|\u0414\u043e\u043a\u0443\u043c\u0435\u043d\u0442" + " " * 24 + "|" in shown
+    finally:
+        process.close()
+
+
+def test_cli_names_an_unknown_profile(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "escpos_emulator", "--pty", str(tmp_path / "p"),
+                             "--profile", "TM-NOPE"], capture_output=True, text=True, timeout=TIMEOUT * 4)
+    assert result.returncode == 2 and "'TM-NOPE'" in result.stderr

@@ -28,14 +28,33 @@ def parse_args(argv):
     parser.add_argument("--baud", type=int, help="pace the pty like a serial line, e.g. 19200 (default: unpaced)")
     parser.add_argument("--tcp", metavar="HOST:PORT", help="listen like a network printer, e.g. 127.0.0.1:9100")
     parser.add_argument("--out", metavar="DIR", help="save each document as doc-NNNN.txt and .png here")
-    parser.add_argument("--columns", type=int, default=32, help="text width: 32 for 58 mm paper, 48 for 80 mm")
-    parser.add_argument("--width-px", type=int, default=384, help="PNG width: 384 for 58 mm, 576 for 80 mm")
+    parser.add_argument("--profile", metavar="NAME",
+                        help="a python-escpos printer profile, e.g. POS-5890: its ESC t numbering, columns "
+                             "and width (the kiosk's printer.profile)")
+    parser.add_argument("--columns", type=int, help="text width: 32 for 58 mm paper, 48 for 80 mm (default: "
+                                                    "the profile's, else 32)")
+    parser.add_argument("--width-px", type=int, help="PNG width: 384 for 58 mm, 576 for 80 mm (default: the "
+                                                     "profile's, else 384)")
     args = parser.parse_args(argv)
     if not args.pty and not args.tcp:
         parser.error("give --pty PATH and/or --tcp 127.0.0.1:PORT")
     if args.baud is not None and not args.pty:
         parser.error("--baud paces the pty; give --pty PATH too")
     return args
+
+
+def printer_options(args) -> dict:
+    """Emulator options from --profile, --columns and --width-px; ValueError naming an unknown profile."""
+    code_pages, columns, width_px = None, 32, 384
+    if args.profile:
+        from kiosk import layout
+        from kiosk.printer import profiles
+
+        layout.prepare()  # python-escpos' printer database, from the cache
+        profile = profiles.load(args.profile)
+        code_pages = profile.codecs_by_number()
+        columns, width_px = profile.columns or columns, profile.dots or width_px
+    return {"columns": args.columns or columns, "width_px": args.width_px or width_px, "code_pages": code_pages}
 
 
 def parse_hostport(text: str) -> tuple[str, int]:
@@ -139,9 +158,10 @@ def open_links(args, emulator: Emulator) -> list:
 
 def main(argv=None, stdin=None, stdout=None) -> int:
     args = parse_args(argv)
-    console = Console(stdout or sys.stdout, args.columns)
     try:
-        emulator = Emulator(args.out, args.columns, args.width_px)
+        options = printer_options(args)
+        console = Console(stdout or sys.stdout, options["columns"])
+        emulator = Emulator(args.out, **options)
     except (OSError, ValueError) as exc:
         print(f"escpos_emulator: {exc}", file=sys.stderr)
         return 2
