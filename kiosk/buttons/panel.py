@@ -178,7 +178,7 @@ class PanelButtons(ButtonSource):
                 log.info("panel button held", extra={"fields": fields})
             elif verb == protocol.ERR:
                 self.panel_errors += 1
-                log.warning("panel reports an error: %s", fields.get("code"))
+                self._warn_once(f"ERR {fields.get('code')}", "panel reports an error: %s", fields.get("code"))
             else:
                 raise ValueError(f"unknown_verb: {verb!r}")
         except ValueError as exc:
@@ -192,12 +192,13 @@ class PanelButtons(ButtonSource):
         cause = protocol.error_code(exc)
         self.garbage += 1
         self.garbage_causes[cause] += 1
-        if cause in self._warned:
-            log.debug("panel line ignored (%s): %r", exc, line)
-            return
+        self._warn_once(cause, "panel line ignored (%s): %r; further %s lines on this connection are only "
+                               "counted (garbage_causes)", exc, line, cause)
+
+    def _warn_once(self, cause: str, message: str, *args) -> None:
+        level = logging.DEBUG if cause in self._warned else logging.WARNING
         self._warned.add(cause)
-        log.warning("panel line ignored (%s): %r; further %s lines on this connection are only counted "
-                    "(garbage_causes)", exc, line, cause)
+        log.log(level, message, *args)
 
     def _press(self, fields, on_press) -> None:
         boot = _boot(fields)
