@@ -10,6 +10,7 @@ from kiosk.printer.decode import CELL_W, Decoder, Receipt, render_png
 from kiosk.printer.errors import PrinterError
 
 _SAVED = re.compile(r"ticket-(\d{4,})\.(?:png|txt)$")
+MAX_UNSAVED = 50  # tickets held for a retry; the kiosk stops printing at the first, so this is plenty
 log = logging.getLogger(__name__)
 
 
@@ -21,9 +22,8 @@ class SimPrinter(Printer):
     never overwrites the last one. Unknown commands are skipped, as a
     forgiving printer would; ``close`` shows anything left uncut (profiles
     without a cutter end a ticket with a feed only). A ticket that cannot be
-    saved (full disk) makes :meth:`status` ``error`` until a file can be
-    written there again, as a printer out of paper would: the kiosk then
-    marks it ``print_failed`` and prints it again later.
+    saved (full disk) makes :meth:`status` ``error`` until it is, as a
+    printer out of paper would: the kiosk then marks it ``print_failed``.
     """
 
     def __init__(self, out_dir: str | None = None, stream=None, width_px: int = 384):
@@ -83,6 +83,9 @@ class SimPrinter(Printer):
 
     def _save(self, receipt: Receipt, text: str) -> None:
         self._unsaved.append((os.path.join(self.out_dir, f"ticket-{self._number:04d}"), receipt, text))
+        if len(self._unsaved) > MAX_UNSAVED:
+            stem = self._unsaved.pop(0)[0]
+            log.error("sim printer dropped unsaved %s: %d tickets wait already", stem, MAX_UNSAVED)
         self._save_unsaved()
 
     def _save_unsaved(self) -> bool:
