@@ -22,7 +22,7 @@ from kiosk.buttons.guard import ReplayGuard
 log = logging.getLogger("kiosk.buttons")
 
 READ_TIMEOUT_S = 0.05
-KEEP_BOOTS = 1024  # boot ids remembered for replay detection: years of power cuts, ~100 KB
+KEEP_BOOTS = 1024  # boot ids remembered for replay detection: years of power cuts, ~200 KB (measured)
 
 
 class PanelButtons(ButtonSource):
