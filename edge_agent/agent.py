@@ -20,7 +20,7 @@ from edge_agent.config import AgentConfig, mqtt_password
 from edge_agent.handlers import Handlers
 from edge_agent.kiosk_events import KioskFollower, relay_kind
 from edge_agent.lobby import state as lobby_state
-from edge_agent.network import DOWN, NetworkMonitor, Policy
+from edge_agent.network import DOWN, NetworkMonitor, Policy, iso
 from edge_agent.outages import OutageLog
 from edge_agent.probes import Target
 from edge_agent.store import AgentStore
@@ -41,7 +41,7 @@ class Agent:
         self.outages = OutageLog(os.path.join(config.data_dir, "outages.sqlite3"))
         self.monitor = build_monitor(kiosk, config, clock, probe)
         self.follower = KioskFollower(kiosk, self.store)
-        self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table())
+        self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table(), clock)
         self.stopping = threading.Event()
         self._resend = threading.Event()
         self._last = {}  # name -> (body, time published)
@@ -59,7 +59,8 @@ class Agent:
             self.link.start()
         if start.unclean_event:
             self.event("unclean_boot", {"previous_boot_id": start.previous_boot_id, "reason": start.reason})
-        self.publish_announcement()
+        if not self.expire_announcement():
+            self.publish_announcement()
         due = dict.fromkeys(("network", "health", "events"), 0.0)
         notifier = Notifier()
         notifier.ready()
@@ -84,6 +85,7 @@ class Agent:
             due["health"] = now + self.config.agent["health_interval_s"]
         if now >= due["events"]:
             self.relay_kiosk_events()
+            self.expire_announcement()
             due["events"] = now + EVENT_POLL_S
 
     def stop(self) -> None:
@@ -101,11 +103,11 @@ class Agent:
     def network_round(self, force: bool = False) -> float:
         """One round of probes; returns the seconds until the next round is due."""
         report = self.monitor.run_round()
-        self.outages.record_round(report)
+        ended = self.outages.record_round(report)
         body = report.to_dict()
         lobby_state.write_network(self.config.data_dir, body)  # every round: its age is "stale"
         for transition in report.transitions:
-            self._outage_event(transition, report.verdict)
+            self._outage_event(transition, report.verdict, ended)
         self.publish_state("network", body, change=bool(report.transitions) or force)
         return self.monitor.next_delay()
 
@@ -130,11 +132,25 @@ class Agent:
         """Targets into (``until`` given) or out of maintenance; a down target's outage ends and
         is said like any other, so the log and the MQTT events tell the same story."""
         transitions = self.monitor.set_maintenance(names, until, why)
-        self.outages.record(transitions)
+        ended = self.outages.record(transitions)
         verdict = self.monitor.verdict()
         for transition in transitions:
-            self._outage_event(transition, verdict)
+            self._outage_event(transition, verdict, ended)
         self.request_resend()
+
+    def expire_announcement(self) -> bool:
+        """Remove an announcement whose ``until`` has passed, and say so; True if one expired.
+
+        Without this an old announcement stayed in the store and retained on the broker, and every
+        start published it again. Its maintenance ends by itself (the monitor's own ``until``)."""
+        announcement = self.store.get("announcement")
+        until = announcement.get("until") if announcement else None
+        if until is None or _epoch_or_zero(until) > self.clock():
+            return False
+        self.store.delete("announcement")
+        log.info("announcement expired", extra={"until": until})
+        self.publish_announcement()
+        return True
 
     def request_resend(self) -> None:
         self._resend.set()
@@ -172,14 +188,26 @@ class Agent:
         if self.link is not None:
             self.link.state("announcement", self.store.get("announcement") or {"active": False}, change=True)
 
-    def _outage_event(self, transition, verdict: dict) -> None:
+    def _outage_event(self, transition, verdict: dict, ended: dict[str, float]) -> None:
+        """``ended``: the outages the log closed, target -> start; an outage open when the agent
+        restarted ends on "unknown -> up" and is said to end all the same, with its real start."""
         body = transition.to_dict()
         body["changed_at"] = body.pop("at")  # "at" is the envelope's: when the message was made
         if transition.to_state == DOWN:
             self.event("outage_started", {**body, "cause": verdict.get("cause"),
                                           "stopped_services": verdict.get("stopped_services", [])})
-        elif transition.from_state == DOWN:
-            self.event("outage_ended", {**body, "cause": verdict.get("cause")})
+        elif transition.from_state == DOWN or transition.target in ended:
+            started = ended.get(transition.target)
+            self.event("outage_ended", {**body, "cause": verdict.get("cause"),
+                                        "started_at": iso(started) if started is not None else None})
+
+
+def _epoch_or_zero(text: str) -> float:
+    """An announcement's end; 0 (long past) for one stored unreadable by an older version."""
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except (ValueError, OverflowError):
+        return 0.0
 
 
 def build_monitor(kiosk: Config, config: AgentConfig, clock, probe=None) -> NetworkMonitor:
@@ -199,7 +227,7 @@ def target_from_config(t: dict) -> Target:
                   degraded_loss=t["degraded_loss_percent"] / 100, degraded_rtt_ms=float(t["degraded_rtt_ms"]))
 
 
-def build_link(kiosk: Config, config: AgentConfig, handlers: dict):
+def build_link(kiosk: Config, config: AgentConfig, handlers: dict, clock=time.time):
     if not config.mqtt["enabled"]:
         return None
     from edge_agent.commands import CommandDispatcher
@@ -209,8 +237,11 @@ def build_link(kiosk: Config, config: AgentConfig, handlers: dict):
     m = config.mqtt
     tls = Tls(m["ca_file"], m["cert_file"] or None, m["key_file"] or None) if m["tls"] else None
     outbox = Outbox(os.path.join(config.data_dir, "outbox.sqlite3"), config.agent["outbox_max_bytes"])
-    return MqttLink(host=m["host"], port=m["port"], client_id=f"antrean-{kiosk.office_id}-{kiosk.id}",
-                    username=m["username"] or f"{kiosk.office_id}-{kiosk.id}", password=mqtt_password(m), tls=tls,
+    username = m["username"] or f"{kiosk.office_id}-{kiosk.id}"
+    # The broker binds client ids to accounts (use_username_as_clientid): the id is the username
+    # whatever we send, so send that and the broker's log and ours name the same client.
+    return MqttLink(host=m["host"], port=m["port"], client_id=username,
+                    username=username, password=mqtt_password(m), tls=tls,
                     keepalive_s=m["keepalive_s"], topic_base=config.topic_base, outbox=outbox,
-                    dispatcher=CommandDispatcher(handlers), kiosk_id=kiosk.id, office_id=kiosk.office_id,
+                    dispatcher=CommandDispatcher(handlers, clock), kiosk_id=kiosk.id, office_id=kiosk.office_id,
                     discovery=ha_components.discovery(kiosk, config))

@@ -1,8 +1,11 @@
 """Commands from technicians: MQTT v5 request/response on ``<base>/cmd/<verb>``.
 
-A request is a JSON object of at most 4096 bytes. It is validated
-completely against the verb's schema *before* its handler is called, so an
-invalid command changes nothing. Every request gets exactly one answer:
+A request is a JSON object of at most 4096 bytes that says when it was
+sent (``sent_at``). It is validated completely against the verb's schema
+*before* its handler is called, so an invalid command changes nothing; a
+request older than ``MAX_REQUEST_AGE_S`` by the kiosk's clock is refused
+as ``stale`` (a command replayed by a bridge or queued for hours must not
+run late). Every request gets exactly one answer:
 
     {"ok": true,  "verb": "set_quota", "result": {...}}
     {"ok": false, "verb": "set_quota", "error": {"code": "bad_value", "message": "..."}}
@@ -23,6 +26,8 @@ import datetime as dt
 import json
 import logging
 import re
+import time
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -35,8 +40,16 @@ SEVERITIES = ("info", "warning", "critical")
 MAX_TEXT_CHARS = 280
 MAX_TARGETS = 32
 MAX_TARGET_CHARS = 64
+MAX_QUOTA = 10_000  # tickets a day for one service; more is a typo, and SQLite's integers end at 2**63
+MAX_ANNOUNCE_DAYS = 31  # an announcement or maintenance window ends within a month
+# A request is run only if its sent_at is at most this old (or this far ahead: the two clocks disagree).
+MAX_REQUEST_AGE_S = 300
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SERVICE = re.compile(r"^[A-Z]$")
+_TARGET = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # what edge_agent.config allows as a target name
+# Unicode categories a lobby text never needs: controls, format marks (bidi overrides), lone surrogates
+# (not encodable as UTF-8), private use.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co"})
 
 
 # ------------------------------------------------------------------ value checks
@@ -45,6 +58,12 @@ _SERVICE = re.compile(r"^[A-Z]$")
 def _text(value: str) -> str | None:
     if not 1 <= len(value) <= MAX_TEXT_CHARS:
         return f"is {len(value)} characters long; give 1 to {MAX_TEXT_CHARS}"
+    if not value.strip():
+        return "is only blank space; write the announcement's words"
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE:
+            return (f"holds the unprintable character U+{ord(char):04X} at position {index}; "
+                    "send plain text on one line")
     return None
 
 
@@ -68,6 +87,10 @@ def _targets(value: list) -> str | None:
     for item in value:
         if not 1 <= len(item) <= MAX_TARGET_CHARS:
             return f"entry {item!r} must be 1 to {MAX_TARGET_CHARS} characters"
+        if not _TARGET.match(item):
+            return f"entry {item!r:.70} is no target name; use the [[targets]] names, e.g. \"central-ktp\""
+    if len(set(value)) != len(value):
+        return "names a target twice; give each once"
     return None
 
 
@@ -85,8 +108,8 @@ def _date(value: str) -> str | None:
     return None
 
 
-def _non_negative(value: int) -> str | None:
-    return None if value >= 0 else "must be 0 or more"
+def _quota(value: int) -> str | None:
+    return None if 0 <= value <= MAX_QUOTA else f"must be 0 to {MAX_QUOTA}"
 
 
 @dataclass(frozen=True)
@@ -110,12 +133,14 @@ SCHEMAS: dict[str, dict[str, Field]] = {
     "set_quota": {
         "service": Field(str, True, _service, "one capital letter, e.g. \"A\""),
         "date": Field(str, True, _date, "YYYY-MM-DD"),
-        "quota": Field(int, True, _non_negative, "an integer, 0 or more"),
+        "quota": Field(int, True, _quota, f"an integer, 0 to {MAX_QUOTA}"),
     },
     "resend": {},
     "confirm_clock": {},
 }
 VERBS = tuple(SCHEMAS)
+# Every request carries these besides its verb's own keys; handlers never see them.
+COMMON = {"sent_at": Field(str, True, _datetime_with_offset, "when you sent it, e.g. 2026-12-01T09:00:00+07:00")}
 _JSON_TYPES = {str: "a string", int: "an integer", list: "a list", bool: "true or false", dict: "an object"}
 
 
@@ -148,21 +173,29 @@ def parse(payload: bytes) -> dict:
         shown = text if len(text) <= 60 else text[:57] + "..."
         raise CommandError("bad_json", f"the request {shown!r} is not JSON ({exc}); "
                                        "send a JSON object, {} when there are no arguments") from None
+    except RecursionError:  # 4096 bytes of "[[[[..." nest deeper than the parser goes
+        raise CommandError("bad_json", "the request nests lists or objects hundreds deep; a request is one "
+                                       "object of plain values and lists of strings") from None
     if not isinstance(value, dict):
         raise CommandError("not_an_object", f"the request is JSON {type(value).__name__} {value!r:.60}; "
                                             "send a JSON object, {} when there are no arguments")
     return value
 
 
-def validate(verb: str, payload: bytes) -> dict:
-    """The verb's arguments, fully checked, or CommandError naming the first fault and its fix."""
+def validate(verb: str, payload: bytes, now: dt.datetime | None = None) -> dict:
+    """The verb's arguments, fully checked, or CommandError naming the first fault and its fix.
+
+    ``now`` (aware; default the system clock) judges the request's age and an announcement's end.
+    ``sent_at`` is checked and removed: handlers get only their verb's keys.
+    """
     if verb not in SCHEMAS:
         raise CommandError("unknown_verb", f"verb {verb!r:.40} is unknown; this kiosk answers {', '.join(VERBS)}")
+    now = now or dt.datetime.now(dt.timezone.utc)
     args = parse(payload)
-    schema = SCHEMAS[verb]
+    schema = {**SCHEMAS[verb], **COMMON}
     for key in args:
         if key not in schema:
-            allowed = ", ".join(schema) or "no keys (send {})"
+            allowed = ", ".join(schema)
             raise CommandError("unknown_key", f"{verb} does not take {key!r:.40}; it takes {allowed}")
     for key, field in schema.items():
         if key not in args:
@@ -170,7 +203,32 @@ def validate(verb: str, payload: bytes) -> dict:
                 raise CommandError("bad_value", f"{verb} needs {key!r}; add it: {field.hint}")
             continue
         _check_field(verb, key, field, args[key])
+    _check_age(verb, dt.datetime.fromisoformat(args.pop("sent_at")), now)
+    if verb == "announce" and "until" in args:
+        _check_until(dt.datetime.fromisoformat(args["until"]), now)
     return args
+
+
+def _check_age(verb: str, sent_at: dt.datetime, now: dt.datetime) -> None:
+    age = (now - sent_at).total_seconds()
+    if abs(age) <= MAX_REQUEST_AGE_S:
+        return
+    when = f"{-age:.0f} s ahead of" if age < 0 else f"{age:.0f} s older than"
+    raise CommandError("stale", f"{verb}.sent_at {sent_at.isoformat()} is {when} this kiosk's clock "
+                                f"({now.isoformat(timespec='seconds')}); a request is run only within "
+                                f"{MAX_REQUEST_AGE_S} s of being sent, so a replayed or long-queued one does "
+                                "nothing. Send it again now; if the clocks disagree, check the kiosk's clock")
+
+
+def _check_until(until: dt.datetime, now: dt.datetime) -> None:
+    latest = now + dt.timedelta(days=MAX_ANNOUNCE_DAYS)
+    if until <= now:
+        raise CommandError("bad_value", f"announce.until {until.isoformat()} has already passed "
+                                        f"(now {now.isoformat(timespec='seconds')}); give a later end")
+    if until > latest:
+        raise CommandError("bad_value", f"announce.until {until.isoformat()} is more than {MAX_ANNOUNCE_DAYS} "
+                                        f"days ahead; give an end before {latest.isoformat(timespec='minutes')} "
+                                        "and announce again when it comes")
 
 
 def _check_field(verb: str, key: str, field: Field, value) -> None:
@@ -209,7 +267,7 @@ def _json_type(value) -> str:
 class CommandDispatcher:
     """Validates a request, calls its handler, and turns the outcome into the answer body."""
 
-    def __init__(self, handlers: dict[str, Callable[[dict], dict]]):
+    def __init__(self, handlers: dict[str, Callable[[dict], dict]], clock: Callable[[], float] = time.time):
         for verb, handler in handlers.items():
             if verb not in SCHEMAS:
                 raise ValueError(f"no schema for verb {verb!r}; known verbs are {', '.join(VERBS)} "
@@ -217,6 +275,7 @@ class CommandDispatcher:
             if not callable(handler):
                 raise TypeError(f"the handler for {verb!r} is {handler!r}, not a callable")
         self._handlers = dict(handlers)
+        self._clock = clock
 
     @property
     def verbs(self) -> tuple[str, ...]:
@@ -225,10 +284,18 @@ class CommandDispatcher:
     def handle(self, verb: str, payload: bytes) -> dict:
         """The answer for one request. Never raises: every failure becomes an error answer."""
         try:
+            return self._handle(verb, payload)
+        except Exception as exc:  # a validation bug must still answer, and must not kill the command thread
+            log.exception("command validation failed", extra={"verb": verb})
+            return {"ok": False, "verb": verb, "error": {"code": "internal", "message": (
+                f"the request could not be checked ({type(exc).__name__}); see the kiosk's log and report it")}}
+
+    def _handle(self, verb: str, payload: bytes) -> dict:
+        try:
             if verb in SCHEMAS and verb not in self._handlers:
                 raise CommandError("unknown_verb", f"verb {verb!r} is not enabled on this kiosk; "
                                                    f"it answers {', '.join(self.verbs) or 'nothing'}")
-            args = validate(verb, payload)
+            args = validate(verb, payload, dt.datetime.fromtimestamp(self._clock(), dt.timezone.utc))
             result = self._call(verb, args)
         except CommandError as exc:
             log.info("command refused", extra={"verb": verb, "code": exc.code, "reason": str(exc)})

@@ -70,5 +70,12 @@ def mark_historical(message: dict) -> dict:
 
 
 def encode(message: dict) -> bytes:
-    """Compact UTF-8 JSON. NaN and non-JSON values raise at once: they are the caller's bug."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    """Compact UTF-8 JSON. NaN and non-JSON values raise at once: they are the caller's bug.
+
+    A lone surrogate (from a JSON escape such as "\\ud800" in a refused request, quoted back in the
+    answer) has no UTF-8 form: such a message goes out with non-ASCII escaped, still valid JSON."""
+    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii")

@@ -1,15 +1,44 @@
-"""What each MQTT command does. Payloads arrive validated (edge_agent/commands.py); a handler
-either does all of its work or raises CommandError and changes nothing."""
+"""What each MQTT command does. Payloads arrive checked in form (edge_agent/commands.py); a handler
+then checks them against this kiosk (its services, calendar, targets) into a value object, and only
+then changes anything. So a handler either does all of its work or raises CommandError and changes
+nothing."""
 
 import contextlib
 import datetime as dt
+from dataclasses import dataclass
 
-from edge_agent.errors import AgentError, CommandError
+from edge_agent.errors import CommandError
 from kiosk.clock import ledger_clock
+from kiosk.config import Service
 from kiosk.errors import KioskError, LedgerError
 from kiosk.ledger import open_existing, wait_while
+from kiosk.servicedays import booking_days, is_service_day
 
 KIOSK_ANSWER_WAIT_S = 15.0  # a kiosk looks at its requests every second; a slip takes well under 5 s
+
+
+@dataclass(frozen=True)
+class Announcement:
+    text: str
+    severity: str
+    until: dt.datetime | None
+    maintenance_targets: tuple[str, ...]
+
+    def stored(self, announced_at: dt.datetime) -> dict:
+        """As the store keeps it and the lobby and MQTT show it."""
+        body = {"text": self.text, "severity": self.severity}
+        if self.until is not None:
+            body["until"] = self.until.isoformat()
+        if self.maintenance_targets:
+            body["maintenance_targets"] = list(self.maintenance_targets)
+        return {**body, "announced_at": announced_at.isoformat(timespec="seconds")}
+
+
+@dataclass(frozen=True)
+class QuotaChange:
+    service: Service
+    day: dt.date
+    quota: int
 
 
 class Handlers:
@@ -24,30 +53,49 @@ class Handlers:
                 "confirm_clock": self.confirm_clock}
 
     def announce(self, payload: dict) -> dict:
-        names = payload.get("maintenance_targets", [])
-        until = _epoch(payload.get("until"))
-        if names and until is None:  # maintenance without an end would be no maintenance at all
-            raise CommandError("bad_value", f"maintenance_targets {names} need \"until\": when the work ends, "
-                                            "e.g. \"2026-12-01T15:00:00+07:00\"")
-        if names:
-            try:
-                self.agent.set_maintenance(names, until, payload["text"])
-            except AgentError as exc:
-                raise CommandError("bad_value", str(exc)) from None
-        announcement = {**payload, "announced_at": self.agent.now().isoformat(timespec="seconds")}
-        self.agent.store.put("announcement", announcement)
+        announcement = self._announcement(payload)
+        if announcement.maintenance_targets:
+            self.agent.set_maintenance(announcement.maintenance_targets, announcement.until.timestamp(),
+                                       announcement.text)
+        stored = announcement.stored(self.agent.now())
+        self.agent.store.put("announcement", stored)
         self.agent.publish_announcement()
-        return {"announcement": announcement}
+        return {"announcement": stored}
+
+    def _announcement(self, payload: dict) -> Announcement:
+        names = tuple(payload.get("maintenance_targets", ()))
+        until = dt.datetime.fromisoformat(payload["until"]) if "until" in payload else None
+        if names and until is None:  # maintenance without an end would be no maintenance at all
+            raise CommandError("bad_value", f"maintenance_targets {list(names)} need \"until\": when the work "
+                                            "ends, e.g. \"2026-12-01T15:00:00+07:00\"")
+        known = {t.name for t in self.agent.monitor.targets}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise CommandError("bad_value", f"maintenance_targets {unknown} are no targets of this kiosk; "
+                                            f"use its [[targets]] names: {', '.join(sorted(known)) or 'none'}")
+        return Announcement(payload["text"], payload["severity"], until, names)
 
     def clear_announcement(self, payload: dict) -> dict:
         old = self.agent.store.get("announcement")
         if old and old.get("maintenance_targets"):
-            self.agent.set_maintenance(old["maintenance_targets"], None, "cleared")
+            known = {t.name for t in self.agent.monitor.targets}
+            self.agent.set_maintenance([n for n in old["maintenance_targets"] if n in known], None, "cleared")
         self.agent.store.delete("announcement")
         self.agent.publish_announcement()
         return {"cleared": old is not None}
 
     def set_quota(self, payload: dict) -> dict:
+        with self._ledger() as ledger:
+            now = self._now(ledger)
+            change = self._quota_change(payload, now)
+            try:
+                taken = ledger.set_quota(change.service, change.day, change.quota, now)
+            except KioskError as exc:
+                raise CommandError("bad_value", str(exc)) from None
+        return {"service": change.service.code, "date": change.day.isoformat(), "quota": change.quota,
+                "taken": taken}
+
+    def _quota_change(self, payload: dict, now: dt.datetime) -> QuotaChange:
         config = self.agent.kiosk
         try:
             service = config.service(payload["service"])
@@ -56,12 +104,10 @@ class Handlers:
             raise CommandError("bad_value", f"service {payload['service']!r} is not configured here; "
                                             f"use one of: {codes}") from None
         day = dt.date.fromisoformat(payload["date"])
-        with self._ledger() as ledger:
-            try:
-                taken = ledger.set_quota(service, day, payload["quota"], self._now(ledger))
-            except KioskError as exc:
-                raise CommandError("bad_value", str(exc)) from None
-        return {"service": service.code, "date": day.isoformat(), "quota": payload["quota"], "taken": taken}
+        problem = _not_bookable(config.calendar, day, now)
+        if problem:
+            raise CommandError("bad_value", f"set_quota.date {day.isoformat()} {problem}")
+        return QuotaChange(service, day, payload["quota"])
 
     def test_print(self, payload: dict) -> dict:
         return self._through_kiosk("test_print", "did not print within {s} s: is it running, and is its "
@@ -94,5 +140,22 @@ class Handlers:
             raise CommandError("kiosk_missing", str(exc)) from None
 
 
-def _epoch(text: str | None) -> float | None:
-    return None if text is None else dt.datetime.fromisoformat(text).timestamp()
+def _not_bookable(calendar, day: dt.date, now: dt.datetime) -> str | None:
+    """Why no ticket can be taken for ``day`` now (so its quota means nothing), or None."""
+    days = booking_days(calendar, now)
+    today = now.date()
+    if day < today:
+        return f"is in the past (today is {today.isoformat()}); give today or a later service day"
+    if day in calendar.holidays:
+        return "is a holiday in [calendar] holidays: the office does not serve that day"
+    if not is_service_day(calendar, day):
+        return (f"is a {day.strftime('%A')}, not one of the office's open weekdays: it does not serve "
+                "that day")
+    if day in days:
+        return None
+    if day == today:
+        return (f"is today, but tickets for today ended at {calendar.last_ticket_at:%H:%M}; "
+                "give a later service day")
+    last = days[-1].isoformat() if days else "none"
+    return (f"is beyond the booking horizon ({calendar.booking_horizon_days} service days, the last is "
+            f"{last}); set it once the day comes within the horizon")

@@ -29,6 +29,7 @@ Will when the kiosk vanishes). See docs/mqtt.md for every topic.
 import logging
 import queue
 import re
+import socket
 import threading
 from dataclasses import dataclass
 
@@ -47,6 +48,13 @@ ONLINE, OFFLINE = "online", "offline"
 # Topic levels under <base> that state() must not use: the link and technicians own them.
 RESERVED_NAMES = frozenset({"status", "cmd", "events", "reply"})
 COMMAND_QUEUE = 16
+# While nothing answers at the broker's port, a reconnect attempt costs one refused TCP connect: try
+# this often, so delivery resumes within about a second of the broker coming back. The back-off
+# (reconnect_min_s..reconnect_max_s) is for a broker that answers and refuses (login, TLS).
+RECONNECT_PROBE_S = 1.0
+PORT_PROBE_TIMEOUT_S = 2.0
+# Bytes of a PUBLISH besides topic and payload (headers, packet id, our properties), with room to spare.
+PACKET_OVERHEAD = 128
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _BASE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 _REFUSAL_FIX = {
@@ -55,6 +63,8 @@ _REFUSAL_FIX = {
     135: "check [mqtt] username and password against the broker's password_file; see hardware/mosquitto/README.md",
     133: "the client id was refused; give each kiosk its own client_id",
 }
+RETAINED_FIX = ("it was published retained, so the broker (or a bridge at every reconnect) would replay it; "
+                "clear it with mosquitto_pub -r -n -t {topic} and send requests without -r")
 
 
 @dataclass(frozen=True)
@@ -94,13 +104,19 @@ class MqttLink:
         self._discovery = discovery
         self._envelope = Envelope(kiosk_id, office_id, clock, boot_id)
         self._max_in_flight = max_in_flight
+        self._backoff = (reconnect_min_s, reconnect_max_s)
+        self._probing = False  # paho retries every RECONNECT_PROBE_S instead of backing off
         self._client = self._make_client(client_id, username, password, tls, reconnect_min_s, reconnect_max_s)
         # Written by paho's thread, read anywhere.
         self._connected = threading.Event()
         self._subscribed = threading.Event()  # commands can reach us: set at the SUBACK
         self._subscribe_mid: int | None = None
-        self._session: str | None = None  # "<boot_id>/<n>" while connection n is up
+        # "<boot_id>/<n>" while connection n is up. Before the first connect it is "<boot_id>/0": what is
+        # made then is not "historical" if that first connect comes without a failure.
+        self._session: str | None = f"{self.boot_id}/0"
         self._connects = 0
+        self._connect_failures = 0
+        self._max_packet: int | None = None  # the broker's Maximum Packet Size, from its CONNACK
         self._failure: str | None = None  # kind of the current streak of failed connects
         self.last_error: str | None = None
         # What callbacks report to the sender thread, in the order it happened.
@@ -111,6 +127,7 @@ class MqttLink:
         self._in_flight: dict[int, tuple[int, str]] = {}  # mid -> (outbox id, topic)
         self._cursor = 0  # last outbox id sent on this connection
         self._sending_session: str | None = None
+        self._same_run: frozenset = frozenset()  # sessions whose messages did not wait (see _session)
         self._sent = self._acked = self._refused = 0
         self._commands: queue.Queue = queue.Queue(COMMAND_QUEUE)
         self._sender = threading.Thread(target=self._run_sender, name="mqtt-sender", daemon=True)
@@ -228,7 +245,8 @@ class MqttLink:
         return {"connected": self.connected, "sent": self._sent, "acked": self._acked, "refused": self._refused,
                 "in_flight": len(self._in_flight), "pending": self._outbox.count(), "dropped": self._outbox.dropped,
                 "outbox_bytes": self._outbox.bytes(), "over_budget": self._outbox.over_budget,
-                "reconnects": max(self._connects - 1, 0), "last_error": self.last_error}
+                "reconnects": max(self._connects - 1, 0), "connect_failures": self._connect_failures,
+                "last_error": self.last_error}
 
     # ------------------------------------------------------------ paho callbacks (paho's thread)
 
@@ -236,29 +254,67 @@ class MqttLink:
         if reason_code.is_failure:
             fix = _REFUSAL_FIX.get(reason_code.value, "see the broker's log")
             self.last_error = f"broker {self._host}:{self._port} refused the connection: {reason_code}; {fix}"
+            self._session = None
+            self._connect_failures += 1
+            self._set_probing(False)  # it answers and refuses: asking every second would only fill its log
             self._report_failure("refused", logging.ERROR, "mqtt connection refused",
                                  {"reason": str(reason_code), "fix": fix})
             return
         self._forget_paho_queue()
+        starting = self._session == f"{self.boot_id}/0"  # the first connect, no failure before it
+        # A broker disconnects a client that sends a packet over its max_packet_size: such a message
+        # would cut the connection at every try and block the outbox, so the sender refuses it itself.
+        self._max_packet = getattr(properties, "MaximumPacketSize", None)
         self._connects += 1
         self._session = f"{self.boot_id}/{self._connects}"
         self._failure = None
         self.last_error = None
         client.publish(self.status_topic, ONLINE, qos=1, retain=True)
-        # Retained messages are not replayed on subscribe: a retained command would run at every connect.
+        # Retained messages are not replayed on subscribe, and a retained command published while we
+        # are subscribed (or replayed by a bridge at its reconnect) keeps its retain flag
+        # (retain-as-published), so _accept_command can refuse it: it would run at every reconnect.
+        commands = SubscribeOptions(qos=1, retainAsPublished=True,
+                                    retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
         no_retained = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
-        _, self._subscribe_mid = client.subscribe([(self._cmd_prefix + "+", no_retained),
+        _, self._subscribe_mid = client.subscribe([(self._cmd_prefix + "+", commands),
                                                    (HA_STATUS_TOPIC, no_retained)])
         self._publish_discovery()
         self._connected.set()
-        self._events.put(("up", self._session))
+        self._events.put(("up", self._session, frozenset({f"{self.boot_id}/0"} if starting else ())))
         self._wake.set()
         log.info("mqtt connected", extra={"broker": f"{self._host}:{self._port}", "reconnects": self._connects - 1})
 
     def _on_connect_fail(self, client, userdata) -> None:
+        self._session = None
+        self._connect_failures += 1
+        if self._port_answers():  # TCP works, so TLS or the MQTT handshake failed: back off
+            self._set_probing(False)
+            self.last_error = (f"the broker at {self._host}:{self._port} answers but the connection failed "
+                               "(TLS or MQTT handshake); check [mqtt] tls, ca_file and port; messages wait in "
+                               "the outbox")
+            self._report_failure("handshake", logging.WARNING, "mqtt handshake failed",
+                                 {"broker": f"{self._host}:{self._port}"})
+            return
+        self._set_probing(True)
         self.last_error = f"cannot reach the broker at {self._host}:{self._port}; messages wait in the outbox"
         self._report_failure("unreachable", logging.WARNING, "mqtt broker unreachable",
                              {"broker": f"{self._host}:{self._port}"})
+
+    def _port_answers(self) -> bool:
+        """One plain TCP connect to the broker's port (no TLS, no MQTT): is anything listening?"""
+        try:
+            socket.create_connection((self._host, self._port), timeout=PORT_PROBE_TIMEOUT_S).close()
+            return True
+        except OSError:
+            return False
+
+    def _set_probing(self, probing: bool) -> None:
+        """Retry every RECONNECT_PROBE_S, or back off from reconnect_min_s (paho restarts its back-off)."""
+        if probing == self._probing:
+            return  # unchanged: let paho's back-off keep growing
+        self._probing = probing
+        low, high = (RECONNECT_PROBE_S, RECONNECT_PROBE_S) if probing else self._backoff
+        self._client.reconnect_delay_set(low, high)
 
     def _report_failure(self, kind: str, level: int, message: str, extra: dict) -> None:
         # Log when the kind of failure changes, not at every retry of the back-off.
@@ -270,6 +326,8 @@ class MqttLink:
         self._connected.clear()
         self._subscribed.clear()
         self._session = None
+        if was_up:
+            self._set_probing(True)  # a broker restart: be back within a second of it
         self._forget_paho_queue()
         self._events.put(("down",))
         self._wake.set()
@@ -347,6 +405,7 @@ class MqttLink:
                 self._in_flight.clear()
                 self._cursor = 0
                 self._sending_session = event[1] if event[0] == "up" else None
+                self._same_run = event[2] if event[0] == "up" else frozenset()
         if acked:
             self._outbox.ack_many(acked)
             # Counted after the delete, so stats never show an acked message as still pending.
@@ -362,7 +421,7 @@ class MqttLink:
         acked.append(row_id)
         if reason_code.is_failure:
             # The broker will refuse it again (an ACL, a size limit): keeping it would block the queue forever.
-            fix = "check this kiosk's lines in the broker's acl_file and its message_size_limit"
+            fix = "check this kiosk's lines in the broker's acl_file and its max_packet_size"
             self.last_error = f"broker refused a message on {topic}: {reason_code}; {fix}"
             log.error("broker refused a message; it is removed from the outbox",
                       extra={"topic": topic, "reason": str(reason_code), "fix": fix})
@@ -377,20 +436,38 @@ class MqttLink:
         for item in self._outbox.pending(room, after=self._cursor):
             if self._session != self._sending_session:
                 return  # the connection changed under us: "down"/"up" are queued, sending restarts from the oldest
-            info = self._publish_item(item)
+            payload, props = self._message(item)
+            if self._too_large(item, payload):
+                self._cursor = item.id
+                continue
+            info = self._client.publish(item.topic, payload, qos=item.qos, retain=item.retain, properties=props)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 return  # the connection just went; "down" follows and the outbox keeps the row
             self._in_flight[info.mid] = (item.id, item.topic)
             self._cursor = item.id
             self._sent += 1
 
-    def _publish_item(self, item):
+    def _message(self, item) -> tuple[bytes, Properties]:
         props = _json_properties()
         body = item.body
-        if item.session != self._sending_session:  # made while no connection was up: it waited
+        if item.session != self._sending_session and item.session not in self._same_run:  # it waited
             body = mark_historical(body)
             props.UserProperty = [HISTORICAL_PROPERTY]
-        return self._client.publish(item.topic, encode(body), qos=item.qos, retain=item.retain, properties=props)
+        return encode(body), props
+
+    def _too_large(self, item, payload: bytes) -> bool:
+        """Refuse (and drop from the outbox) a message over the broker's Maximum Packet Size."""
+        size = len(item.topic.encode("utf-8")) + len(payload) + PACKET_OVERHEAD
+        if self._max_packet is None or size <= self._max_packet:
+            return False
+        self._outbox.ack(item.id)
+        self._refused += 1
+        self.last_error = (f"a {size}-byte message on {item.topic} is over the broker's max_packet_size "
+                           f"{self._max_packet}; it is removed from the outbox. Raise max_packet_size in "
+                           "mosquitto.conf, or send less in one message")
+        log.error("message too large for the broker; removed from the outbox",
+                  extra={"topic": item.topic, "bytes": size, "max_packet_size": self._max_packet})
+        return True
 
     # ------------------------------------------------------------ commands
 
@@ -405,6 +482,11 @@ class MqttLink:
                                "fix": f"send an MQTT v5 request with ResponseTopic {self._reply_prefix}<your-id>"})
             return
         command = _Command(verb, bytes(message.payload), response_topic, getattr(props, "CorrelationData", None))
+        if message.retain:
+            log.warning("command refused: it was published retained", extra={"verb": verb, "topic": message.topic})
+            self._answer(command, {"ok": False, "verb": verb, "error": {
+                "code": "retained", "message": f"{verb} was not run: " + RETAINED_FIX.format(topic=message.topic)}})
+            return
         try:
             self._commands.put_nowait(command)
         except queue.Full:

@@ -55,26 +55,31 @@ class OutageLog:
         self._pruned_at = None
         self.prune()
 
-    def record(self, transitions, cause: str | None = None) -> None:
-        """Open and close periods for ``transitions`` (oldest first); ``cause`` is the office's likely cause."""
+    def record(self, transitions, cause: str | None = None) -> dict[str, float]:
+        """Open and close periods for ``transitions`` (oldest first); ``cause`` is the office's likely cause.
+
+        Returns the outages this closed, target -> when it started: one open from before a restart
+        closes on an "unknown -> up" transition, and must be said to end like any other."""
         transitions = sorted(transitions, key=lambda t: t.at)
         if not transitions:
-            return
+            return {}
+        ended = {}
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for t in transitions:
-                self._apply(t, cause)
+                ended.update(self._apply(t, cause))
             if cause is not None:
                 self._db.execute(
                     "UPDATE periods SET cause = ? WHERE kind = 'outage' AND ended_at IS NULL AND started_at >= ?",
                     (cause, transitions[-1].at - CAUSE_SETTLE_S))
         if self._pruned_at is None or self._clock() - self._pruned_at >= PRUNE_EVERY_S:
             self.prune()
+        return ended
 
-    def record_round(self, report) -> None:
+    def record_round(self, report) -> dict[str, float]:
         """``record`` for a :class:`edge_agent.network.RoundReport`, with its verdict's cause."""
         cause = report.verdict.get("cause")
-        self.record(report.transitions, cause["text"] if cause else None)
+        return self.record(report.transitions, cause["text"] if cause else None)
 
     def open_periods(self) -> list[dict]:
         with self._lock:
@@ -105,22 +110,28 @@ class OutageLog:
         with self._lock:
             self._db.close()
 
-    def _apply(self, t, cause) -> None:
+    def _apply(self, t, cause) -> dict[str, float]:
+        ended = {}
         if t.to_state in (UP, DEGRADED, DOWN):
             self._close("maintenance", t)
         if t.to_state in (UP, DEGRADED, MAINTENANCE):
-            self._close("outage", t)
+            started = self._close("outage", t)
+            if started is not None:
+                ended[t.target] = started
         if t.to_state in (DOWN, MAINTENANCE):
             kind = "outage" if t.to_state == DOWN else "maintenance"
             # OR IGNORE: an outage open from before a restart keeps its start.
             self._db.execute("INSERT OR IGNORE INTO periods (kind, target, started_at, cause, reason) "
                              "VALUES (?, ?, ?, ?, ?)",
                              (kind, t.target, t.at, cause if kind == "outage" else None, t.reason))
+        return ended
 
-    def _close(self, kind, t) -> None:
-        self._db.execute("UPDATE periods SET ended_at = ?, end_reason = ? "
-                         "WHERE kind = ? AND target = ? AND ended_at IS NULL",
-                         (t.at, f"{t.to_state}: {t.reason}", kind, t.target))
+    def _close(self, kind, t) -> float | None:
+        """Close the open period of ``kind`` for the target; when it started, or None if none was open."""
+        row = self._db.execute("UPDATE periods SET ended_at = ?, end_reason = ? "
+                               "WHERE kind = ? AND target = ? AND ended_at IS NULL RETURNING started_at",
+                               (t.at, f"{t.to_state}: {t.reason}", kind, t.target)).fetchone()
+        return None if row is None else row[0]
 
     def _row(self, r) -> dict:
         end = r["ended_at"]

@@ -10,9 +10,18 @@ same port and the same persistence directory.
 
 ``Collector`` and ``Requester`` are paho clients for the test's side: tests
 wait on them for a condition instead of sleeping.
+
+The shipped config binds client ids to accounts (``use_username_as_clientid``):
+two connections of one account take over each other. So the shared
+accounts (``technician``, ``homeassistant``) have numbered copies
+(``technician-2`` ...) with the same ACL block, and each test client asking
+for ``technician`` gets the next copy, as a site gives each person or tool
+its own account.
 """
 
+import datetime as dt
 import getpass
+import itertools
 import json
 import secrets
 import shutil
@@ -34,6 +43,12 @@ ACL_TEMPLATE = REPO / "hardware" / "mosquitto" / "acl.example"
 EXAMPLE_OFFICE, EXAMPLE_KIOSK = "serang-kota", "kiosk-1"
 KIOSKS = (("serang-kota", "kiosk-1"), ("serang-kota", "kiosk-2"))
 OTHER_USERS = ("technician", "homeassistant")
+ACCOUNT_COPIES = 8  # simultaneous test clients of one shared account
+
+
+def copies(user: str) -> list[str]:
+    """The numbered accounts that stand in for one shared account: technician, technician-2, ..."""
+    return [user] + [f"{user}-{n}" for n in range(2, ACCOUNT_COPIES + 1)]
 # Lines of the shipped config that the test broker must keep: without them the tests would prove nothing.
 REQUIRED = ("allow_anonymous false", "persistence true", "per_listener_settings false")
 
@@ -120,8 +135,9 @@ def make_certificates(tls_dir: Path) -> None:
             "-out", "broker.crt", "-days", "2", "-extfile", "san.ext")
 
 
-def broker_acl(template: str, kiosks=KIOSKS) -> str:
-    """The ACL with the example kiosk's block copied for each test kiosk; other blocks unchanged."""
+def broker_acl(template: str, kiosks=KIOSKS, shared=OTHER_USERS) -> str:
+    """The ACL with the example kiosk's block copied for each test kiosk, the ``shared`` accounts'
+    blocks for each of their copies; other blocks unchanged."""
     blocks, current = [], []
     for line in template.splitlines():
         line = line.strip()
@@ -138,6 +154,11 @@ def broker_acl(template: str, kiosks=KIOSKS) -> str:
     example = username(EXAMPLE_OFFICE, EXAMPLE_KIOSK)
     out = []
     for block in blocks:
+        name = block[0].split(" ", 1)[1]
+        if name in shared:
+            for copy in copies(name):
+                out.extend([f"user {copy}"] + block[1:] + [""])
+            continue
         if block[0] != f"user {example}":
             out.extend(block + [""])
             continue
@@ -146,7 +167,7 @@ def broker_acl(template: str, kiosks=KIOSKS) -> str:
                 line = line.replace(f"antrean/{EXAMPLE_OFFICE}/{EXAMPLE_KIOSK}/", f"antrean/{office}/{kiosk}/")
                 out.append(line.replace(example, username(office, kiosk)))
             out.append("")
-    if not any(line == f"user {example}" for block in blocks for line in block[:1]):
+    if kiosks and not any(line == f"user {example}" for block in blocks for line in block[:1]):
         raise AssertionError(f"{ACL_TEMPLATE} has no 'user {example}' block to copy for the test kiosks")
     return "\n".join(out)
 
@@ -160,8 +181,9 @@ class Broker:
         (self.workdir / "data").mkdir(exist_ok=True)
         self.host, self.port = "127.0.0.1", free_port()
         self.kiosks = tuple(kiosks)
-        users = [username(o, k) for o, k in self.kiosks] + list(OTHER_USERS)
+        users = [username(o, k) for o, k in self.kiosks] + [c for u in OTHER_USERS for c in copies(u)]
         self.passwords = {user: secrets.token_urlsafe(12) for user in users}
+        self._next_copy = {user: itertools.cycle(copies(user)) for user in OTHER_USERS}
         self.tls_port = None
         if tls:
             make_certificates(self.workdir / "tls")
@@ -172,6 +194,10 @@ class Broker:
         (self.workdir / "acl").write_text(broker_acl(ACL_TEMPLATE.read_text(), self.kiosks))
         self._write_passwords()
         self.proc: subprocess.Popen | None = None
+
+    def account(self, user: str) -> str:
+        """The account a new test client logs in with: the next copy of a shared account, else ``user``."""
+        return next(self._next_copy[user]) if user in self._next_copy else user
 
     def _write_passwords(self) -> None:
         path = self.workdir / "passwd"
@@ -239,6 +265,7 @@ def client(broker: Broker, user: str | None, *, client_id: str | None = None, pe
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"test-{secrets.token_hex(4)}",
                     protocol=mqtt.MQTTv5)
     if user is not None:
+        user = broker.account(user)
         c.username_pw_set(user, broker.passwords[user])
     up = threading.Event()
 
@@ -299,10 +326,14 @@ class Collector:
 
 
 class Requester:
-    """A technician asking one kiosk: MQTT v5 request/response with correlation data."""
+    """A technician asking one kiosk: MQTT v5 request/response with correlation data.
+
+    A dict payload gets ``sent_at`` from ``clock`` (epoch seconds; the kiosk's clock if the test
+    fakes it) unless it has one; raw bytes go as they are."""
 
     def __init__(self, broker: Broker, user: str = "technician", kiosk_base: str | None = None,
-                 reply_to: str | None = None):
+                 reply_to: str | None = None, clock=time.time):
+        self.clock = clock
         self.base = kiosk_base or base()
         self.reply_to = reply_to or f"{self.base}/reply/tech-{secrets.token_hex(3)}"
         self.answers: dict[bytes, dict] = {}
@@ -321,17 +352,22 @@ class Requester:
             self._cond.notify_all()
 
     def send(self, verb: str, payload, *, response_topic: str | None = "default", topic: str | None = None,
-             correlation: bytes | None = None) -> bytes:
+             correlation: bytes | None = None, retain: bool = False) -> bytes:
         """Publish a request; returns its correlation data. ``payload`` may be a dict or raw bytes."""
         correlation = correlation or secrets.token_bytes(8)
         props = Properties(PacketTypes.PUBLISH)
         if response_topic is not None:
             props.ResponseTopic = self.reply_to if response_topic == "default" else response_topic
         props.CorrelationData = correlation
+        if isinstance(payload, dict):
+            payload = {"sent_at": self.now().isoformat(timespec="seconds"), **payload}
         data = json.dumps(payload).encode() if isinstance(payload, dict) else payload
-        info = self.client.publish(topic or f"{self.base}/cmd/{verb}", data, qos=1, properties=props)
+        info = self.client.publish(topic or f"{self.base}/cmd/{verb}", data, qos=1, retain=retain, properties=props)
         info.wait_for_publish(5)
         return correlation
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.clock()).astimezone()
 
     def ask(self, verb: str, payload, timeout_s: float = 10.0) -> dict:
         return self.wait(self.send(verb, payload), timeout_s)

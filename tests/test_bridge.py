@@ -7,11 +7,13 @@ regional-acl.example. A kiosk's MQTT link speaks to the site broker, a
 regional technician to the regional one.
 """
 
+import itertools
 import json
 import re
 
 import pytest
-from broker import CONF_TEMPLATE, EXAMPLE_OFFICE, Broker, Collector, Requester, base, make_link, wait_until
+from broker import (CONF_TEMPLATE, EXAMPLE_OFFICE, Broker, Collector, Requester, base, broker_acl, copies, make_link,
+                    wait_until)
 from test_mqtt import publish_as
 
 from edge_agent.outbox import Outbox
@@ -28,9 +30,11 @@ class RegionalBroker(Broker):
         super().__init__(workdir, kiosks=(), tls=True)
         acl = (HW_MOSQUITTO / "regional-acl.example").read_text()
         office_block = acl[acl.index(f"user bridge-{EXAMPLE_OFFICE}"):acl.index("user technician")]
-        (self.workdir / "acl").write_text(acl + "\n" + office_block.replace(EXAMPLE_OFFICE, OTHER_OFFICE))
+        acl += "\n" + office_block.replace(EXAMPLE_OFFICE, OTHER_OFFICE)
+        (self.workdir / "acl").write_text(broker_acl(acl, kiosks=(), shared=("technician",)))
         self.passwords = {user: f"pw-{user}" for user in
-                          (f"bridge-{EXAMPLE_OFFICE}", f"bridge-{OTHER_OFFICE}", "technician")}
+                          (f"bridge-{EXAMPLE_OFFICE}", f"bridge-{OTHER_OFFICE}", *copies("technician"))}
+        self._next_copy = {"technician": itertools.cycle(copies("technician"))}
         self._write_passwords()
 
 
@@ -147,3 +151,34 @@ def wait_for_bridge(regional) -> None:
     watch.wait_for(lambda ms: last_state(ms) == b"1", what="the bridge connected")
     watch.close()
 
+
+
+def test_a_retained_command_never_runs_however_often_the_bridge_reconnects(uplink, tmp_path):
+    """A test print published retained on the regional broker ran again at every bridge reconnect.
+
+    At each reconnect the bridge subscribes again and the regional broker sends it the retained
+    command, retain flag kept (the bridge forwards it as published): the kiosk must see the flag
+    and refuse, every time, with an answer that says how to clear it."""
+    site, regional = uplink
+    wait_for_bridge(regional)
+    prints = []
+    link = make_link(site, tmp_path, handlers={"test_print": lambda args: prints.append(args) or {"ok": True}})
+    link.start()
+    assert link.wait_connected(10)
+    bridge = Collector(site, "technician", [STATE])
+    replies = Collector(site, "technician", [f"{base()}/reply/#"])
+    ask = Requester(regional)
+    ask.send("test_print", {}, retain=True)
+    replies.wait_for(lambda ms: len(ms) == 1, timeout_s=15, what="the refusal of the retained command")
+    for reconnect in (1, 2):
+        regional.stop()  # SIGTERM: the retained command is saved with the regional broker's database
+        bridge.wait_for(lambda ms: last_state(ms) == b"0", what="the bridge down")
+        regional.start()
+        replies.wait_for(lambda ms: len(ms) == 1 + reconnect, timeout_s=30,
+                         what=f"the replayed command refused after reconnect {reconnect}")
+    answers = [json.loads(m.payload) for m in replies.messages]
+    assert [a.get("error", {}).get("code") for a in answers] == ["retained"] * 3, answers
+    assert prints == [], "a retained command ran"
+    link.stop()
+    for c in (ask, bridge, replies):
+        c.close()

@@ -1,12 +1,16 @@
 """Commands: strict validation before any handler runs, and MQTT v5 request/response through a real broker."""
 
+import datetime as dt
 import json
 
 import pytest
 from broker import Broker, Requester, make_link
 
-from edge_agent.commands import MAX_PAYLOAD_BYTES, CommandDispatcher, validate
+from edge_agent.commands import MAX_PAYLOAD_BYTES, MAX_QUOTA, MAX_REQUEST_AGE_S, CommandDispatcher, validate
 from edge_agent.errors import CommandError
+
+# The kiosk's clock in the validation tests; requests say they were sent then.
+NOW = dt.datetime.fromisoformat("2026-11-23T09:00:00+07:00")
 
 VALID = {
     "announce": {"text": "Layanan e-KTP ditutup pukul 12:00", "severity": "warning",
@@ -37,8 +41,18 @@ class Recorder:
         return handle
 
 
-def raw(value) -> bytes:
-    return json.dumps(value).encode()
+def raw(value, sent_at: dt.datetime | None = NOW) -> bytes:
+    """A request as a technician sends it: ``sent_at`` first (None leaves it out)."""
+    stamped = value if sent_at is None else {"sent_at": sent_at.isoformat(), **value}
+    return json.dumps(stamped).encode()
+
+
+def dispatcher(handlers) -> CommandDispatcher:
+    return CommandDispatcher(handlers, clock=NOW.timestamp)
+
+
+def nested(depth: int) -> bytes:
+    return b'{"text": ' + b"[" * depth + b"]" * depth + b', "severity": "info"}'
 
 
 # ------------------------------------------------------------------ validation (no broker)
@@ -70,6 +84,35 @@ INVALID = [
     ("announce", raw({"text": "hi", "severity": "info", "until": "2026-12-01T12:00"}), "bad_value"),
     ("announce", raw({"text": "hi", "severity": "info", "until": "besok"}), "bad_value"),
     ("announce", raw({"text": "hi", "severity": "info", "maintenance_targets": [""]}), "bad_value"),
+    # nesting deeper than the parser goes: once no answer at all
+    ("announce", nested(1000), "bad_json"),
+    ("announce", b"[" * 2000 + b"]" * 2000, "bad_json"),
+    # an end in year 9999 made the lobby answer 500 until cleared; one in the past shows nothing
+    ("announce", raw({"text": "hi", "severity": "info", "until": "9999-12-31T23:59:59+07:00"}), "bad_value"),
+    ("announce", raw({"text": "hi", "severity": "info", "until": "2026-12-25T09:00:00+07:00"}), "bad_value"),
+    ("announce", raw({"text": "hi", "severity": "info", "until": "2026-11-23T08:59:00+07:00"}), "bad_value"),
+    # a lone surrogate has no UTF-8 form: once stored and shown, yet answered "internal"
+    ("announce", b'{"sent_at": "2026-11-23T09:00:00+07:00", "text": "Tutup \\ud800", "severity": "info"}',
+     "bad_value"),
+    ("announce", raw({"text": "Tutup\x07", "severity": "info"}), "bad_value"),
+    ("announce", raw({"text": "Tutup\nhari ini", "severity": "info"}), "bad_value"),
+    ("announce", raw({"text": "\u202eTutup", "severity": "info"}), "bad_value"),
+    ("announce", raw({"text": " \t ", "severity": "info"}), "bad_value"),
+    ("announce", raw({"text": "\u3000\u00a0", "severity": "info"}), "bad_value"),
+    ("announce", raw({"text": "hi", "severity": "info", "until": "2026-11-24T09:00:00+07:00",
+                      "maintenance_targets": ["Central KTP"]}), "bad_value"),
+    ("announce", raw({"text": "hi", "severity": "info", "until": "2026-11-24T09:00:00+07:00",
+                      "maintenance_targets": ["gateway", "gateway"]}), "bad_value"),
+    ("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": 2 ** 63}), "bad_value"),
+    ("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": MAX_QUOTA + 1}), "bad_value"),
+    # every request says when it was sent, and is run only while fresh
+    ("resend", raw({}, sent_at=None), "bad_value"),
+    ("resend", b'{"sent_at": "2026-11-23T09:00:00"}', "bad_value"),
+    ("resend", b'{"sent_at": 1795399200}', "bad_type"),
+    ("resend", raw({}, sent_at=NOW - dt.timedelta(seconds=MAX_REQUEST_AGE_S + 1)), "stale"),
+    ("resend", raw({}, sent_at=NOW + dt.timedelta(seconds=MAX_REQUEST_AGE_S + 1)), "stale"),
+    ("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": 1}, sent_at=NOW - dt.timedelta(days=1)),
+     "stale"),
     ("set_quota", raw({"service": "a", "date": "2026-12-01", "quota": 1}), "bad_value"),
     ("set_quota", raw({"service": "AB", "date": "2026-12-01", "quota": 1}), "bad_value"),
     ("set_quota", raw({"service": "A", "date": "01-12-2026", "quota": 1}), "bad_value"),
@@ -82,7 +125,7 @@ INVALID = [
 @pytest.mark.parametrize("verb, payload, code", INVALID)
 def test_invalid_request_is_refused_and_handler_not_called(verb, payload, code):
     recorder = Recorder()
-    answer = CommandDispatcher(recorder.handlers()).handle(verb, payload)
+    answer = dispatcher(recorder.handlers()).handle(verb, payload)
     assert answer["ok"] is False and answer["verb"] == verb
     assert answer["error"]["code"] == code, answer
     assert len(answer["error"]["message"]) > 20
@@ -92,48 +135,66 @@ def test_invalid_request_is_refused_and_handler_not_called(verb, payload, code):
 @pytest.mark.parametrize("verb", sorted(VALID))
 def test_valid_request_calls_its_handler_once(verb):
     recorder = Recorder()
-    answer = CommandDispatcher(recorder.handlers()).handle(verb, raw(VALID[verb]))
+    answer = dispatcher(recorder.handlers()).handle(verb, raw(VALID[verb]))
     assert answer == {"ok": True, "verb": verb, "result": {"handled": verb}}
     assert recorder.calls == [(verb, VALID[verb])]
 
 
 def test_optional_keys_may_be_left_out_and_quota_zero_is_allowed():
-    assert validate("announce", raw({"text": "hi", "severity": "critical"})) == {"text": "hi", "severity": "critical"}
-    assert validate("set_quota", raw({"service": "Z", "date": "2026-12-01", "quota": 0}))["quota"] == 0
-    assert validate("announce", raw({"text": "x" * 280, "severity": "info", "until": "2026-12-01T05:00:00Z"}))
+    assert validate("announce", raw({"text": "hi", "severity": "critical"}), NOW) == {"text": "hi",
+                                                                                      "severity": "critical"}
+    assert validate("set_quota", raw({"service": "Z", "date": "2026-12-01", "quota": 0}), NOW)["quota"] == 0
+    assert validate("set_quota", raw({"service": "Z", "date": "2026-12-01", "quota": MAX_QUOTA}), NOW)
+    assert validate("announce", raw({"text": "x" * 280, "severity": "info", "until": "2026-12-01T05:00:00Z"}), NOW)
+    # a request a few minutes old, or from a clock a little ahead, is fine
+    assert validate("resend", raw({}, sent_at=NOW - dt.timedelta(seconds=MAX_REQUEST_AGE_S - 1)), NOW) == {}
+    assert validate("resend", raw({}, sent_at=NOW + dt.timedelta(seconds=60)), NOW) == {}
+    text = "Layanan e-KTP ditutup. Mohon maaf 🙏 — pukul 12:00"
+    assert validate("announce", raw({"text": text, "severity": "info"}), NOW)["text"] == text
 
 
 def test_messages_name_the_value_and_the_fix():
     with pytest.raises(CommandError) as exc:
-        validate("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": -5}))
-    assert "-5" in str(exc.value) and "0 or more" in str(exc.value)
+        validate("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": -5}), NOW)
+    assert "-5" in str(exc.value) and f"0 to {MAX_QUOTA}" in str(exc.value)
     with pytest.raises(CommandError) as exc:
-        validate("announce", raw({"text": "hi", "severity": "info", "until": "2026-12-01T12:00"}))
+        validate("announce", raw({"text": "hi", "severity": "info", "until": "2026-12-01T12:00"}), NOW)
     assert "2026-12-01T12:00" in str(exc.value) and "+07:00" in str(exc.value)
     with pytest.raises(CommandError) as exc:
-        validate("reboot", b"{}")
+        validate("reboot", b"{}", NOW)
     assert "reboot" in str(exc.value) and "set_quota" in str(exc.value)
+    with pytest.raises(CommandError) as exc:
+        validate("announce", raw({"text": "hi", "severity": "info", "until": "9999-12-31T23:59:59+07:00"}), NOW)
+    assert "9999-12-31" in str(exc.value) and "31 days" in str(exc.value)
+    with pytest.raises(CommandError) as exc:
+        validate("announce", raw({"text": "Tutup\x07", "severity": "info"}), NOW)
+    assert "U+0007" in str(exc.value)
+    with pytest.raises(CommandError) as exc:
+        validate("resend", raw({}, sent_at=NOW - dt.timedelta(hours=1)), NOW)
+    assert exc.value.code == "stale" and "3600 s older" in str(exc.value) and "2026-11-23T08:00" in str(exc.value)
+    with pytest.raises(CommandError) as exc:
+        validate("resend", b"{}", NOW)
+    assert "sent_at" in str(exc.value) and "+07:00" in str(exc.value)
 
 
 def test_handler_errors_become_answers():
     recorder = Recorder(fail={"set_quota": CommandError("quota_below_taken", "quota 3 is below the 7 taken"),
                               "test_print": RuntimeError("printer on fire")})
-    dispatcher = CommandDispatcher(recorder.handlers())
-    answer = dispatcher.handle("set_quota", raw(VALID["set_quota"]))
+    commands = dispatcher(recorder.handlers())
+    answer = commands.handle("set_quota", raw(VALID["set_quota"]))
     assert answer["error"] == {"code": "quota_below_taken", "message": "quota 3 is below the 7 taken"}
-    answer = dispatcher.handle("test_print", b"{}")
+    answer = commands.handle("test_print", raw({}))
     assert answer["error"]["code"] == "internal" and "printer on fire" in answer["error"]["message"]
 
 
 def test_handler_results_must_be_json_objects():
-    dispatcher = CommandDispatcher({"resend": lambda args: ["not", "a", "dict"],
-                                    "test_print": lambda args: {"when": object()}})
-    assert dispatcher.handle("resend", b"{}")["error"]["code"] == "internal"
-    assert dispatcher.handle("test_print", b"{}")["error"]["code"] == "internal"
+    commands = dispatcher({"resend": lambda args: ["not", "a", "dict"], "test_print": lambda args: {"when": object()}})
+    assert commands.handle("resend", raw({}))["error"]["code"] == "internal"
+    assert commands.handle("test_print", raw({}))["error"]["code"] == "internal"
 
 
 def test_a_verb_without_handler_is_unknown_here():
-    answer = CommandDispatcher({"resend": lambda args: {}}).handle("test_print", b"{}")
+    answer = dispatcher({"resend": lambda args: {}}).handle("test_print", raw({}))
     assert answer["error"]["code"] == "unknown_verb" and "resend" in answer["error"]["message"]
 
 
@@ -156,7 +217,7 @@ def broker(tmp_path):
 @pytest.fixture
 def kiosk(broker, tmp_path):
     recorder = Recorder(fail={"set_quota": CommandError("quota_below_taken", "quota 1 is below the 7 taken")})
-    link = make_link(broker, tmp_path, handlers=recorder.handlers())
+    link = make_link(broker, tmp_path, dispatcher=dispatcher(recorder.handlers()))
     link.start()
     assert link.wait_connected(10)
     yield link, recorder
@@ -165,7 +226,7 @@ def kiosk(broker, tmp_path):
 
 @pytest.fixture
 def technician(broker):
-    requester = Requester(broker)
+    requester = Requester(broker, clock=NOW.timestamp)
     yield requester
     requester.close()
 
@@ -210,3 +271,21 @@ def test_command_without_a_usable_response_topic_is_not_run(kiosk, technician):
     assert technician.ask("resend", {})["ok"] is True
     assert [verb for verb, _ in recorder.calls] == ["resend"]
     assert len(technician.answers) == 1  # only the resend was answered
+
+
+def test_a_retained_request_is_refused_and_never_run(kiosk, technician):
+    """A mistaken `mosquitto_pub -r` would run again at every reconnect; it is answered and not run."""
+    link, recorder = kiosk
+    answer = technician.wait(technician.send("resend", {}, retain=True))
+    assert answer["ok"] is False and answer["error"]["code"] == "retained", answer
+    assert "mosquitto_pub -r -n -t antrean/serang-kota/kiosk-1/cmd/resend" in answer["error"]["message"]
+    assert technician.ask("clear_announcement", {})["ok"] is True  # commands run in order
+    assert [verb for verb, _ in recorder.calls] == ["clear_announcement"]
+
+
+def test_a_stale_request_over_mqtt_is_refused_and_not_run(kiosk, technician):
+    link, recorder = kiosk
+    old = (NOW - dt.timedelta(minutes=30)).isoformat()
+    answer = technician.ask("resend", {"sent_at": old})
+    assert answer["error"]["code"] == "stale" and old in answer["error"]["message"], answer
+    assert recorder.calls == []

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -86,20 +87,54 @@ def test_names_are_checked_at_once(broker, tmp_path):
     assert link.stats["pending"] == 0
 
 
-def test_messages_made_before_the_connection_are_marked_historical(broker, tmp_path):
+def test_messages_made_at_start_are_not_historical_when_the_first_connect_works(broker, tmp_path):
+    """The agent makes its first messages before its first connect; they waited for nothing."""
     watch = Collector(broker, "technician", [EVENTS])
     link = make_link(broker, tmp_path)
-    link.event("unclean_boot", {"n": 1})  # made while no connection was up
+    link.event("unclean_boot", {"n": 1})  # made before start: the first connect is still to come
     link.start()
     assert link.wait_connected(10)
-    watch.wait_for(lambda ms: len(ms) == 1)
     link.event("printer_fault", {"n": 2})  # made while connected
     first, second = watch.wait_for(lambda ms: len(ms) == 2)
-    assert body_of(first)["historical"] is True and user_properties(first) == [("historical", "1")]
+    assert "historical" not in body_of(first) and user_properties(first) == []
     assert "historical" not in body_of(second) and user_properties(second) == []
-    assert body_of(first)["at"] < body_of(second)["at"]
     link.stop()
     watch.close()
+
+
+def test_messages_made_while_the_broker_was_unreachable_are_marked_historical(broker, tmp_path):
+    watch = Collector(broker, "technician", [EVENTS], persistent=True)
+    broker.stop()
+    link = make_link(broker, tmp_path)
+    link.event("unclean_boot", {"n": 1})  # made at start, and the first connect fails
+    link.start()
+    wait_until(lambda: link.stats["connect_failures"] >= 1, what="a failed connect")
+    link.event("printer_fault", {"n": 2})  # made while the broker is away
+    broker.start()
+    assert link.wait_connected(10)
+    link.event("printer_fault", {"n": 3})  # made while connected
+    messages = watch.wait_for(lambda ms: len(ms) == 3)
+    assert [body_of(m).get("historical") for m in messages] == [True, True, None]
+    assert [user_properties(m) for m in messages] == [[("historical", "1")]] * 2 + [[]]
+    link.stop()
+    watch.close()
+
+
+def test_delivery_resumes_within_seconds_of_the_broker_coming_back_whatever_the_back_off(broker, tmp_path):
+    """paho's back-off grew to 60 s while the broker was away, so delivery resumed up to a minute late.
+
+    The back-off here is 10 s to 60 s: without the link's own retry while nothing answers at the
+    port, the next attempt after a failed one is at least 20 s away."""
+    link = make_link(broker, tmp_path, reconnect_min_s=10.0, reconnect_max_s=60.0)
+    link.start()
+    assert link.wait_connected(10)
+    broker.stop()
+    wait_until(lambda: "cannot reach" in (link.last_error or ""), timeout_s=30, what="a failed reconnect")
+    broker.start()
+    back = time.monotonic()
+    assert link.wait_connected(5), f"not reconnected within 5 s of the broker's return: {link.stats}"
+    print(f"reconnected {time.monotonic() - back:.2f} s after the broker listened again")
+    link.stop()
 
 
 # ------------------------------------------------------------------ Last Will, clean stop
@@ -210,6 +245,29 @@ def publish_as(broker, user, topic, payload=b"{}", properties=None) -> mqtt.Reas
     return acks[0]
 
 
+@pytest.mark.parametrize("intruder, client_id", [
+    ("serang-kota-kiosk-2", "serang-kota-kiosk-1"), ("technician", "serang-kota-kiosk-1"),
+    ("homeassistant", "serang-kota-kiosk-1")])
+def test_another_account_cannot_take_over_the_kiosks_client_id(broker, tmp_path, intruder, client_id):
+    """Any account connecting with a kiosk's (predictable) client id took over its session: the
+    broker kicked the kiosk off and published its "offline" Will, 5 flaps in 5 tries."""
+    status = Collector(broker, "technician", [f"{BASE}/status", EVENTS])
+    link = make_link(broker, tmp_path)
+    link.start()
+    assert link.wait_connected(10)
+    for _ in range(5):
+        c, up = client(broker, intruder, client_id=client_id)
+        assert up.wait(10), f"{intruder} could not log in"
+        c.disconnect()
+        c.loop_stop()
+    link.event("printer_fault", {"n": "after"})  # the broker handles connections in order: a Will comes first
+    messages = status.wait_for(lambda ms: any(m.topic.startswith(f"{BASE}/events/") for m in ms))
+    assert [m.payload for m in messages if m.topic == f"{BASE}/status"] == [b"online"]
+    assert link.stats["reconnects"] == 0 and link.connected
+    link.stop()
+    status.close()
+
+
 def test_a_kiosk_cannot_command_another_kiosk_or_itself(broker, tmp_path):
     calls = []
     link = make_link(broker, tmp_path, handlers={"resend": lambda args: calls.append(args) or {}})
@@ -222,6 +280,9 @@ def test_a_kiosk_cannot_command_another_kiosk_or_itself(broker, tmp_path):
     other = publish_as(broker, "serang-kota-kiosk-2", f"{BASE}/cmd/resend", properties=props)
     itself = publish_as(broker, "serang-kota-kiosk-1", f"{BASE}/cmd/resend", properties=props)
     assert other.getName() == itself.getName() == "Not authorized"
+    # The kiosk's own account is the kiosk's client id (use_username_as_clientid): that login took its
+    # session over, and the link came back.
+    wait_until(lambda: link.stats["reconnects"] == 1 and link.wait_connected(0), what="the link back")
     assert tech.ask("resend", {})["ok"] is True  # the technician may; commands run in order
     assert calls == [{}], "a command from a kiosk account reached the handler"
     link.stop()
