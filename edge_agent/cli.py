@@ -4,6 +4,7 @@ Exit status: 0 done, 1 the operation failed, 2 bad configuration or arguments.
 """
 
 import argparse
+import datetime as dt
 import json
 import os
 import signal
@@ -112,7 +113,7 @@ def cmd_probe(args) -> int:
 def cmd_outages(args) -> int:
     from edge_agent.outages import OutageLog
 
-    _, cfg = _configs(args)
+    kiosk, cfg = _configs(args)
     path = os.path.join(cfg.data_dir, "outages.sqlite3")
     if not os.path.exists(path):
         raise AgentError(f"no outage log at {path}; has the agent run with this config?")
@@ -121,7 +122,7 @@ def cmd_outages(args) -> int:
         rows = log.history(args.limit)
     finally:
         log.close()
-    print(json.dumps(rows, indent=2) if args.json else format_outages(rows))
+    print(json.dumps(rows, indent=2) if args.json else format_outages(rows, kiosk.tz))
     return 0
 
 
@@ -141,12 +142,19 @@ def format_round(report: dict) -> str:
     return "\n".join(lines)
 
 
-def format_outages(rows: list[dict]) -> str:
+def format_outages(rows: list[dict], tz) -> str:
+    """A table in the office's time (as the lobby shows it), with the cause and why it started."""
     if not rows:
         return "no outages recorded"
-    lines = [f"{'target':<16} {'kind':<12} {'start':<26} {'end':<26} {'duration':>10}  cause"]
+    zone = dt.datetime.now(tz).strftime("%Z") or str(tz)
+    lines = [f"times in {zone}",
+             f"{'target':<16} {'kind':<12} {'start':<16} {'end':<16} {'duration':>10}  {'cause':<20} reason"]
     for row in rows:
-        end = "(still open)" if row["open"] else row["end"]
-        lines.append(f"{row['target']:<16} {row['kind']:<12} {row['start']:<26} {end:<26} "
-                     f"{row['duration_s']:>8.0f} s  {row.get('cause') or ''}")
+        end = "(still open)" if row["open"] else _local(row["end"], tz)
+        lines.append(f"{row['target']:<16} {row['kind']:<12} {_local(row['start'], tz):<16} {end:<16} "
+                     f"{row['duration_s']:>8.0f} s  {row.get('cause') or '-':<20} {row.get('reason') or ''}")
     return "\n".join(lines)
+
+
+def _local(stamp: str, tz) -> str:
+    return dt.datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M")

@@ -95,8 +95,8 @@ def kiosk(configs, kiosk_clock):
 
 
 @pytest.fixture
-def agent(configs, kiosk):
-    a = Agent(*configs)
+def agent(configs, kiosk, kiosk_clock):
+    a = Agent(*configs, clock=kiosk_clock)  # one clock for the kiosk, the agent and the technician
     a.link.start()
     assert a.link.wait_connected(10)
     yield a
@@ -166,9 +166,9 @@ def test_kiosk_printer_fault_is_relayed_with_the_kiosk_time(agent, kiosk, watch)
     assert event["kiosk_at"].startswith("2026-11-23T09:00")
 
 
-def test_announce_with_maintenance_reaches_the_lobby_store(agent, configs, watch, broker):
-    ask = Requester(broker)
-    until = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=2)).isoformat(timespec="seconds")
+def test_announce_with_maintenance_reaches_the_lobby_store(agent, configs, watch, broker, kiosk_clock):
+    ask = Requester(broker, clock=kiosk_clock)
+    until = (at("2026-11-23 09:00") + dt.timedelta(hours=2)).isoformat(timespec="seconds")
     answer = ask.ask("announce", {"text": "Pemeliharaan jaringan pusat", "severity": "warning", "until": until,
                                   "maintenance_targets": ["central"]})
     assert answer["ok"], answer
@@ -181,10 +181,10 @@ def test_announce_with_maintenance_reaches_the_lobby_store(agent, configs, watch
     ask.close()
 
 
-def test_set_quota_never_below_issued(agent, kiosk, broker):
+def test_set_quota_never_below_issued(agent, kiosk, broker, kiosk_clock):
     for _ in range(2):
         kiosk.handle_press("A")
-    ask = Requester(broker)
+    ask = Requester(broker, clock=kiosk_clock)
     refused = ask.ask("set_quota", {"service": "A", "date": "2026-11-23", "quota": 1})
     assert not refused["ok"] and "set 2 or more" in refused["error"]["message"]
     assert kiosk.ledger.quota(kiosk.config.service("A"), at("2026-11-23 09:00").date()) == 3
@@ -194,8 +194,8 @@ def test_set_quota_never_below_issued(agent, kiosk, broker):
     ask.close()
 
 
-def test_test_print_goes_through_the_running_kiosk(agent, kiosk, broker):
-    ask = Requester(broker)
+def test_test_print_goes_through_the_running_kiosk(agent, kiosk, broker, kiosk_clock):
+    ask = Requester(broker, clock=kiosk_clock)
     answer = ask.ask("test_print", {}, timeout_s=20)
     assert answer["ok"] and answer["result"]["ok"] is True, answer
     assert "TES PRINTER" in decode(kiosk.printer.output)[-1].text()
@@ -208,7 +208,7 @@ def test_a_technician_confirms_a_clock_leap_through_the_running_kiosk(agent, kio
     kiosk_clock.set(at("2027-11-23 09:00"))
     wait_until(lambda: kiosk.ledger.state()["clock"]["suspect"], what="the kiosk reporting its clock suspect")
     assert "365 days ahead" in kiosk.ledger.state()["clock"]["reason"]
-    ask = Requester(broker)
+    ask = Requester(broker, clock=kiosk_clock)  # the technician's clock agrees with the kiosk's system clock
     answer = ask.ask("confirm_clock", {}, timeout_s=20)
     assert answer["ok"] and "365 days ahead" in answer["result"]["was"], answer
     assert answer["result"]["now"].startswith("2027-11-23T09:00")
@@ -337,3 +337,128 @@ def test_maintenance_ends_a_down_targets_outage_out_loud_and_needs_an_end(config
         a.close()
     events = [name for name, _, _ in link.states if name.startswith("events/outage")]
     assert events == ["events/outage_started", "events/outage_ended"]
+
+
+# ------------------------------------------------------------------ issue 12: commands checked against this kiosk
+
+@pytest.mark.parametrize("day, why", [
+    ("2026-11-20", "in the past"), ("0001-01-01", "in the past"), ("9999-12-31", "beyond the booking horizon"),
+    ("2026-11-28", "not one of the office's open weekdays"), ("2026-12-25", "holiday"),
+    ("2026-12-01", "beyond the booking horizon")])
+def test_set_quota_only_for_a_day_that_can_be_booked(agent, kiosk, broker, kiosk_clock, day, why):
+    """Quotas for years 0001 and 9999, past days and holidays were accepted silently."""
+    ask = Requester(broker, clock=kiosk_clock)
+    answer = ask.ask("set_quota", {"service": "A", "date": day, "quota": 50})
+    assert answer["error"]["code"] == "bad_value" and why in answer["error"]["message"], answer
+    assert day in answer["error"]["message"]
+    assert [e for e in kiosk.ledger.events_since(0, 1000) if e["kind"] == "quota_set"] == []
+    assert ask.ask("set_quota", {"service": "A", "date": "2026-11-27", "quota": 50})["ok"]  # the horizon's last day
+    ask.close()
+
+
+def test_a_bad_announcement_is_refused_whole_and_nothing_is_shown(agent, configs, broker, kiosk_clock):
+    """An end in year 9999 made the lobby answer 500 until cleared; a lone surrogate answered
+    `internal` yet the announcement was stored and shown."""
+    ask = Requester(broker, clock=kiosk_clock)
+    sent_at = at("2026-11-23 09:00").isoformat()
+    cases = [{"text": "Tutup", "severity": "info", "until": "9999-12-31T23:59:59+07:00"},
+             {"text": "Tutup", "severity": "info", "until": "2026-11-24T09:00:00+07:00",
+              "maintenance_targets": ["central", "nowhere"]}]
+    for payload in cases:
+        answer = ask.ask("announce", payload)
+        assert answer["error"]["code"] == "bad_value", answer
+    surrogate = ('{"sent_at": "%s", "text": "Tutup \\ud800", "severity": "info"}' % sent_at).encode()
+    answer = ask.ask("announce", surrogate)
+    assert answer["error"]["code"] == "bad_value" and "U+D800" in answer["error"]["message"], answer
+    assert read_announcement(configs[1].data_dir) is None
+    assert agent.monitor.snapshot()["central"]["state"] != "maintenance"
+    ask.close()
+
+
+# ------------------------------------------------------------------ issue 12: restarts
+
+def test_an_outage_open_at_restart_ends_on_mqtt_with_its_real_start(configs, kiosk, central, watch):
+    first = Agent(*configs)
+    first.link.start()
+    assert first.link.wait_connected(10)
+    central.down()
+    for _ in range(3):  # fail_threshold = 2
+        first.network_round()
+    watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/outage_started" for m in ms))
+    started = first.outages.open_periods()[0]["start"]
+    first.close()
+    central.up()
+    second = Agent(*configs)  # starts with every target "unknown"
+    second.link.start()
+    try:
+        assert second.link.wait_connected(10)
+        second.network_round()
+        messages = watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/outage_ended" for m in ms),
+                                  what="outage_ended after the restart")
+    finally:
+        second.close()
+    ended = json.loads(next(m.payload for m in messages if m.topic == f"{BASE}/events/outage_ended"))
+    assert (ended["target"], ended["from"], ended["to"], ended["started_at"]) == ("central", "unknown", "up", started)
+    assert ended["boot_id"] == second.link.boot_id
+
+
+def test_an_expired_announcement_is_not_published_again_at_start(configs, kiosk, watch, broker):
+    from edge_agent.store import AgentStore
+
+    store = AgentStore(configs[1].data_dir)  # left by an earlier run: it ended an hour ago
+    store.put("announcement", {"text": "Tutup sampai 12:00", "severity": "info",
+                               "until": (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat(),
+                               "announced_at": "2026-11-23T08:00:00+07:00"})
+    store.close()
+    agent = Agent(*configs)
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        watch.wait_for(lambda ms: any(m.topic == f"{BASE}/announcement" for m in ms))
+    finally:
+        agent.stop()
+        runner.join(10)
+    published = bodies(watch, f"{BASE}/announcement")
+    assert [b.get("active") for b in published] == [False], published
+    assert read_announcement(configs[1].data_dir) is None
+    late = Collector(broker, "homeassistant", [f"{BASE}/announcement"])  # what the broker keeps retained
+    (kept,) = late.wait_for(lambda ms: len(ms) == 1)
+    assert json.loads(kept.payload)["active"] is False
+    late.close()
+
+
+def test_an_announcement_expires_while_the_agent_runs(configs, kiosk, watch, broker, kiosk_clock):
+    agent = Agent(*configs, clock=kiosk_clock)
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        assert agent.link.wait_connected(10)
+        ask = Requester(broker, clock=kiosk_clock)
+        until = (at("2026-11-23 09:00") + dt.timedelta(hours=1)).isoformat()
+        assert ask.ask("announce", {"text": "Tutup", "severity": "info", "until": until})["ok"]
+        ask.close()
+        kiosk_clock.advance(dt.timedelta(hours=1, seconds=1))
+        watch.wait_for(lambda ms: [b.get("active") for b in bodies(watch, f"{BASE}/announcement")][-1:] == [False],
+                       what="the announcement withdrawn")
+    finally:
+        agent.stop()
+        runner.join(10)
+    assert read_announcement(configs[1].data_dir) is None
+
+
+def test_outages_command_prints_office_time_and_the_reason(configs, central, tmp_path, capsys):
+    from edge_agent import cli
+
+    a = Agent(*configs, link=StateLink())
+    try:
+        central.down()
+        for _ in range(3):
+            a.network_round()
+        start = dt.datetime.fromisoformat(a.outages.open_periods()[0]["start"])
+    finally:
+        a.close()
+    assert cli.main(["--config", str(write_config(configs, tmp_path)), "outages"]) == 0
+    out = capsys.readouterr().out
+    assert "times in WIB" in out
+    assert start.astimezone(configs[0].tz).strftime("%Y-%m-%d %H:%M") in out
+    assert "2 failed rounds in a row" in out and "central network" in out
