@@ -456,3 +456,35 @@ def test_a_refused_login_is_reported_with_its_fix(broker, tmp_path):
     assert "password_file" in link.last_error and not link.connected
     assert link.stats["pending"] == 1  # the event waits in the outbox
     link.stop()
+
+
+def test_a_message_over_the_brokers_packet_limit_is_refused_by_the_kiosk_not_resent_forever(broker, tmp_path):
+    """max_packet_size (the shipped 65536) makes the broker disconnect a client that sends more: the
+    link must not send such a message at all, or it would cut its connection at every try."""
+    watch = Collector(broker, "technician", [EVENTS])
+    link = make_link(broker, tmp_path)
+    link.start()
+    assert link.wait_connected(10)
+    link.event("burst_alarm", {"n": "huge", "pad": "x" * 70_000})
+    link.event("burst_alarm", {"n": "after"})
+    (message,) = watch.wait_for(lambda ms: len(ms) == 1)
+    assert body_of(message)["n"] == "after"
+    wait_until(lambda: link.stats["pending"] == 0, what="the outbox to empty")
+    assert link.stats["refused"] == 1 and link.stats["reconnects"] == 0
+    assert "max_packet_size 65536" in link.last_error
+    link.stop()
+    watch.close()
+
+
+def test_tls_to_a_plain_port_is_named_and_not_retried_every_second(tmp_path):
+    """The port answers but the handshake fails: a config fault, so the link backs off as configured."""
+    tls_broker = Broker(tmp_path / "tls-broker", tls=True).start()
+    try:
+        link = make_link(tls_broker, tmp_path, tls=Tls(ca_file=tls_broker.ca_file), reconnect_min_s=30.0,
+                         reconnect_max_s=60.0)  # the plain port, with TLS
+        link.start()
+        wait_until(lambda: "answers but the connection failed" in (link.last_error or ""), what="the failure")
+        assert "tls" in link.last_error and link.stats["connect_failures"] == 1
+        link.stop()
+    finally:
+        tls_broker.stop()
