@@ -103,11 +103,11 @@ class Agent:
     def network_round(self, force: bool = False) -> float:
         """One round of probes; returns the seconds until the next round is due."""
         report = self.monitor.run_round()
-        ended = self.outages.record_round(report)
+        starts = self.outages.record_round(report)
         body = report.to_dict()
         lobby_state.write_network(self.config.data_dir, body)  # every round: its age is "stale"
         for transition in report.transitions:
-            self._outage_event(transition, report.verdict, ended)
+            self._outage_event(transition, report.verdict, starts)
         self.publish_state("network", body, change=bool(report.transitions) or force)
         return self.monitor.next_delay()
 
@@ -132,10 +132,10 @@ class Agent:
         """Targets into (``until`` given) or out of maintenance; a down target's outage ends and
         is said like any other, so the log and the MQTT events tell the same story."""
         transitions = self.monitor.set_maintenance(names, until, why)
-        ended = self.outages.record(transitions)
+        starts = self.outages.record(transitions)
         verdict = self.monitor.verdict()
         for transition in transitions:
-            self._outage_event(transition, verdict, ended)
+            self._outage_event(transition, verdict, starts)
         self.request_resend()
 
     def expire_announcement(self) -> bool:
@@ -188,18 +188,18 @@ class Agent:
         if self.link is not None:
             self.link.state("announcement", self.store.get("announcement") or {"active": False}, change=True)
 
-    def _outage_event(self, transition, verdict: dict, ended: dict[str, float]) -> None:
-        """``ended``: the outages the log closed, target -> start; an outage open when the agent
-        restarted ends on "unknown -> up" and is said to end all the same, with its real start."""
+    def _outage_event(self, transition, verdict: dict, starts: dict[str, float]) -> None:
+        """``starts``: target -> start of the outage the log opened, went on with or closed. An outage
+        open when the agent restarted ends on "unknown -> up" and is said to end all the same; both
+        events carry the outage's real start."""
         body = transition.to_dict()
         body["changed_at"] = body.pop("at")  # "at" is the envelope's: when the message was made
+        started = iso(starts[transition.target]) if transition.target in starts else None
         if transition.to_state == DOWN:
-            self.event("outage_started", {**body, "cause": verdict.get("cause"),
+            self.event("outage_started", {**body, "cause": verdict.get("cause"), "started_at": started,
                                           "stopped_services": verdict.get("stopped_services", [])})
-        elif transition.from_state == DOWN or transition.target in ended:
-            started = ended.get(transition.target)
-            self.event("outage_ended", {**body, "cause": verdict.get("cause"),
-                                        "started_at": iso(started) if started is not None else None})
+        elif transition.from_state == DOWN or transition.target in starts:
+            self.event("outage_ended", {**body, "cause": verdict.get("cause"), "started_at": started})
 
 
 def _epoch_or_zero(text: str) -> float:

@@ -58,23 +58,24 @@ class OutageLog:
     def record(self, transitions, cause: str | None = None) -> dict[str, float]:
         """Open and close periods for ``transitions`` (oldest first); ``cause`` is the office's likely cause.
 
-        Returns the outages this closed, target -> when it started: one open from before a restart
-        closes on an "unknown -> up" transition, and must be said to end like any other."""
+        Returns target -> when its outage started, for each outage these transitions opened, went on
+        with or closed. An outage open from before a restart goes on ("unknown -> down") or closes
+        ("unknown -> up") with its real start, and must be said to end like any other."""
         transitions = sorted(transitions, key=lambda t: t.at)
         if not transitions:
             return {}
-        ended = {}
+        starts = {}
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for t in transitions:
-                ended.update(self._apply(t, cause))
+                starts.update(self._apply(t, cause))
             if cause is not None:
                 self._db.execute(
                     "UPDATE periods SET cause = ? WHERE kind = 'outage' AND ended_at IS NULL AND started_at >= ?",
                     (cause, transitions[-1].at - CAUSE_SETTLE_S))
         if self._pruned_at is None or self._clock() - self._pruned_at >= PRUNE_EVERY_S:
             self.prune()
-        return ended
+        return starts
 
     def record_round(self, report) -> dict[str, float]:
         """``record`` for a :class:`edge_agent.network.RoundReport`, with its verdict's cause."""
@@ -111,20 +112,22 @@ class OutageLog:
             self._db.close()
 
     def _apply(self, t, cause) -> dict[str, float]:
-        ended = {}
+        """The transition into the log; {target: start} of the outage it opened, went on with or closed."""
+        started = None
         if t.to_state in (UP, DEGRADED, DOWN):
             self._close("maintenance", t)
         if t.to_state in (UP, DEGRADED, MAINTENANCE):
             started = self._close("outage", t)
-            if started is not None:
-                ended[t.target] = started
         if t.to_state in (DOWN, MAINTENANCE):
             kind = "outage" if t.to_state == DOWN else "maintenance"
             # OR IGNORE: an outage open from before a restart keeps its start.
             self._db.execute("INSERT OR IGNORE INTO periods (kind, target, started_at, cause, reason) "
                              "VALUES (?, ?, ?, ?, ?)",
                              (kind, t.target, t.at, cause if kind == "outage" else None, t.reason))
-        return ended
+        if t.to_state == DOWN:
+            started = self._db.execute("SELECT started_at FROM periods WHERE kind = 'outage' AND target = ? "
+                                       "AND ended_at IS NULL", (t.target,)).fetchone()[0]
+        return {} if started is None else {t.target: started}
 
     def _close(self, kind, t) -> float | None:
         """Close the open period of ``kind`` for the target; when it started, or None if none was open."""

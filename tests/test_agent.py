@@ -377,6 +377,10 @@ def test_a_bad_announcement_is_refused_whole_and_nothing_is_shown(agent, configs
 
 # ------------------------------------------------------------------ issue 12: restarts
 
+def body_of(message) -> dict:
+    return json.loads(message.payload)
+
+
 def test_an_outage_open_at_restart_ends_on_mqtt_with_its_real_start(configs, kiosk, central, watch):
     first = Agent(*configs)
     first.link.start()
@@ -387,19 +391,24 @@ def test_an_outage_open_at_restart_ends_on_mqtt_with_its_real_start(configs, kio
     watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/outage_started" for m in ms))
     started = first.outages.open_periods()[0]["start"]
     first.close()
-    central.up()
-    second = Agent(*configs)  # starts with every target "unknown"
-    second.link.start()
-    try:
-        assert second.link.wait_connected(10)
-        second.network_round()
-        messages = watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/outage_ended" for m in ms),
-                                  what="outage_ended after the restart")
-    finally:
-        second.close()
-    ended = json.loads(next(m.payload for m in messages if m.topic == f"{BASE}/events/outage_ended"))
-    assert (ended["target"], ended["from"], ended["to"], ended["started_at"]) == ("central", "unknown", "up", started)
-    assert ended["boot_id"] == second.link.boot_id
+    for still_down in (True, False):
+        if not still_down:
+            central.up()
+        later = Agent(*configs)  # starts with every target "unknown"
+        later.link.start()
+        try:
+            assert later.link.wait_connected(10)
+            for _ in range(2 if still_down else 1):
+                later.network_round()
+            kind = "outage_started" if still_down else "outage_ended"
+            messages = watch.wait_for(lambda ms: any(body_of(m)["boot_id"] == later.link.boot_id
+                                                     for m in ms if m.topic.endswith(kind)), what=kind)
+        finally:
+            later.close()
+        said = [json.loads(m.payload) for m in messages if m.topic == f"{BASE}/events/{kind}"][-1]
+        assert (said["target"], said["from"], said["started_at"]) == ("central", "unknown", started), said
+    events = [m.topic.rsplit("/", 1)[1] for m in watch.messages if "/events/outage" in m.topic]
+    assert events == ["outage_started", "outage_started", "outage_ended"]
 
 
 def test_an_expired_announcement_is_not_published_again_at_start(configs, kiosk, watch, broker):
