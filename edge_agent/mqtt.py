@@ -61,7 +61,7 @@ _REFUSAL_FIX = {
     134: "check [mqtt] username and password against the broker's password_file (mosquitto_passwd)",
     # Mosquitto 2.0 answers a wrong password with 135 too.
     135: "check [mqtt] username and password against the broker's password_file; see hardware/mosquitto/README.md",
-    133: "the client id was refused; give each kiosk its own client_id",
+    133: "the broker refused the client id (the agent sends its username); check clientid_prefixes in its config",
 }
 RETAINED_FIX = ("it was published retained, so the broker (or a bridge at every reconnect) would replay it; "
                 "clear it with mosquitto_pub -r -n -t {topic} and send requests without -r")
