@@ -3,8 +3,11 @@
 ``event()`` and ``state()`` only write the outbox (one SQLite commit) and
 nudge the sender thread; they never wait for the network. Three threads:
 
-- paho's network thread (``loop_start``) connects, reconnects with back-off,
-  and runs the callbacks. Callbacks only record what happened on a queue.
+- paho's network thread (``loop_start``) connects, reconnects, and runs the
+  callbacks. Callbacks only record what happened on a queue. While nothing
+  answers at the broker's port it retries every second (a refused TCP
+  connect is free), so delivery resumes as soon as the broker is back; it
+  backs off only from a broker that answers and refuses (login, TLS).
 - the sender thread reads the outbox oldest first and publishes at most
   ``max_in_flight`` messages at a time. A row leaves the outbox only when
   the broker's PUBACK for it arrives (paho's ``on_publish`` with its mid).
