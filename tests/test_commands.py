@@ -251,6 +251,8 @@ def test_each_verb_is_answered_on_the_response_topic_with_its_correlation_data(k
 
 @pytest.mark.parametrize("verb, payload, code", [
     ("announce", b"{oops", "bad_json"),
+    ("announce", nested(1000), "bad_json"),  # once no answer at all
+    ("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": 2 ** 63}), "bad_value"),
     ("set_quota", raw({"service": "A", "date": "2026-12-01", "quota": "lots"}), "bad_type"),
     ("announce", raw({"text": "x" * 5000, "severity": "info"}), "too_large"),
     ("reboot", b"{}", "unknown_verb"),
