@@ -18,6 +18,7 @@ from edge_agent import health as device_health
 from edge_agent.boots import BootLog
 from edge_agent.config import AgentConfig, mqtt_password
 from edge_agent.handlers import Handlers
+from edge_agent.health_kiosk import KioskWatch
 from edge_agent.kiosk_events import KioskFollower, relay_kind
 from edge_agent.lobby import state as lobby_state
 from edge_agent.network import DOWN, NetworkMonitor, Policy, iso
@@ -41,6 +42,7 @@ class Agent:
         self.outages = OutageLog(os.path.join(config.data_dir, "outages.sqlite3"))
         self.monitor = build_monitor(kiosk, config, clock, probe)
         self.follower = KioskFollower(kiosk, self.store)
+        self.kiosk_watch = KioskWatch(kiosk)
         self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table(), clock)
         self.stopping = threading.Event()
         self._resend = threading.Event()
@@ -86,6 +88,7 @@ class Agent:
         if now >= due["events"]:
             self.relay_kiosk_events()
             self.expire_announcement()
+            self.watch_kiosk()
             due["events"] = now + EVENT_POLL_S
 
     def stop(self) -> None:
@@ -112,7 +115,7 @@ class Agent:
         return self.monitor.next_delay()
 
     def health(self, force: bool = False) -> dict:
-        body = device_health.collect_health(self.kiosk, boots=self.boots)
+        body = device_health.collect_health(self.kiosk, boots=self.boots, kiosk_watch=self.kiosk_watch)
         previous = self._last.get("health", (None, 0.0))[0]
         self.publish_state("health", body, change=force or device_health.health_changed(previous, body),
                            min_gap_s=MIN_CHANGE_GAP_S)
@@ -124,9 +127,21 @@ class Agent:
             relayed = relay_kind(event)
             if relayed is not None:
                 self.event(*relayed)
+            self.kiosk_watch.note(event)
         if events:  # a crash before this re-relays the batch; receivers dedupe by kiosk_event_id
             self.follower.done(events[-1]["id"])
         return len(events)
+
+    def watch_kiosk(self) -> None:
+        """Whether the kiosk process runs, each second: a change is an event, and health goes out now
+        (also after a printer fault, however short; a change held back by its gap goes out when it ends)."""
+        change = self.kiosk_watch.poll()
+        if change is not None:
+            self.event("kiosk_process", change)
+        owed = "health" in self._change_owed and \
+            time.monotonic() - self._changed_at.get("health", float("-inf")) >= MIN_CHANGE_GAP_S
+        if self.kiosk_watch.take_news() or owed:
+            self.health()
 
     def set_maintenance(self, names, until: float | None, why: str) -> None:
         """Targets into (``until`` given) or out of maintenance; a down target's outage ends and

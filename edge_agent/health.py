@@ -11,7 +11,8 @@ Source keys: ``boot_id``, ``uptime_s``, ``model``, ``cpu_temp_c``,
 ``load`` ([1, 5, 15 min]), ``memory``, ``disk`` (the data partition),
 ``data_mount`` (its mount, ``readonly``), ``mmc_errors`` (SD/MMC fault lines
 in the kernel log), ``clock_synced``, ``boots`` (unclean boots) and
-``kiosk`` (printer, clock, prints owed, per-service counts today).
+``kiosk`` (whether the kiosk process runs, printer, clock, prints owed,
+per-service counts today).
 Always present besides: ``schema``, ``at``, ``software``, ``alerts`` (short
 codes for what needs a person, e.g. ``under_voltage_since_boot``),
 ``unavailable`` and ``collect_ms``.
@@ -28,7 +29,7 @@ import time
 import kiosk
 from edge_agent import health_sources as src
 from edge_agent.errors import AgentError
-from edge_agent.health_kiosk import kiosk_health
+from edge_agent.health_kiosk import KioskWatch, kiosk_health
 from kiosk.config import Config
 
 SCHEMA = 1
@@ -36,18 +37,20 @@ HOT_C, COOL_C = 80.0, 75.0  # hot at 80 °C; cool again only below 75, so jitter
 DISK_LOW_PCT, DISK_OK_PCT = 10.0, 11.0  # low below 10 % free; fine again from 11 %
 BANDED_ALERTS = frozenset({"cpu_hot", "disk_low"})  # compared with hysteresis, not as alerts
 QUIET_PRINTER_STATES = ("ok", "unknown")
+KIOSK_DOWN = ("not_running", "hung")  # kiosk/liveness.py states that need a person
 
 
 def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_command,
-                   statvfs=os.statvfs, now=time.time) -> dict:
-    """Collect every source; ``boots`` is a started edge_agent.boots.BootLog, or None."""
+                   statvfs=os.statvfs, now=time.time, kiosk_watch: KioskWatch | None = None) -> dict:
+    """Collect every source; ``boots`` is a started edge_agent.boots.BootLog, ``kiosk_watch`` the agent's
+    edge_agent.health_kiosk.KioskWatch (None: one look at the kiosk's liveness now)."""
     started = time.perf_counter()
     host = src.Host(root, run, statvfs)
     collected_at = dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds")
     health = {"schema": SCHEMA, "collected_at": collected_at,
               "alerts": [], "software": {"antrean": kiosk.__version__, "python": platform.python_version()}}
     unavailable = {}
-    for name, source in _sources(config, host, boots, now):
+    for name, source in _sources(config, host, boots, now, kiosk_watch):
         health[name] = _gather(name, source, unavailable)
     health["alerts"] = alerts(health)
     health["unavailable"] = unavailable
@@ -55,7 +58,7 @@ def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_c
     return health
 
 
-def _sources(config, host, boots, now):
+def _sources(config, host, boots, now, kiosk_watch):
     return (
         ("system_boot_id", lambda: src.boot_id(host)),
         ("uptime_s", lambda: src.uptime_s(host)),
@@ -69,7 +72,7 @@ def _sources(config, host, boots, now):
         ("mmc_errors", lambda: src.mmc_errors(host)),
         ("clock_synced", lambda: src.clock_synced(host)),
         ("boots", lambda: _boots(boots)),
-        ("kiosk", lambda: kiosk_health(config, now)),
+        ("kiosk", lambda: kiosk_health(config, now, kiosk_watch)),
     )
 
 
@@ -113,7 +116,11 @@ def alerts(health: dict) -> list[str]:
 def _kiosk_alerts(state: dict | None) -> list[str]:
     if not state:
         return []
-    found = [] if state.get("printer") in QUIET_PRINTER_STATES else [f"printer_{state.get('printer')}"]
+    process = (state.get("process") or {}).get("state")
+    found = [f"kiosk_{process}"] if process in KIOSK_DOWN else []
+    # A printer state the kiosk no longer keeps current is history, not an alert.
+    if state.get("printer_current", True) and state.get("printer") not in QUIET_PRINTER_STATES:
+        found.append(f"printer_{state.get('printer')}")
     return found + [code for code, on in (
         ("clock_suspect", (state.get("clock") or {}).get("suspect")),
         ("prints_owed", state.get("owed_prints")),
@@ -123,8 +130,9 @@ def _kiosk_alerts(state: dict | None) -> list[str]:
 def health_changed(old: dict | None, new: dict) -> bool:
     """Whether ``new`` differs from the last published ``old`` in a way worth publishing now.
 
-    Facts: boot, throttling flags, printer state, read-only data, clock sync,
-    clock suspect, kiosk readable, and any alert appearing or clearing.
+    Facts: boot, throttling flags, the kiosk running or not, printer state, a new
+    printer fault (even one already cleared), read-only data, clock sync, clock
+    suspect, kiosk readable, and any alert appearing or clearing.
     Temperature and free disk count only when they cross their line (with
     hysteresis). Load, memory, counts and temperature jitter are routine drift.
     """
@@ -142,7 +150,9 @@ def _facts(health: dict) -> tuple:
     state = health.get("kiosk")
     return (health.get("system_boot_id"), (health.get("throttling") or {}).get("raw"), health.get("clock_synced"),
             (health.get("data_mount") or {}).get("readonly"),
-            None if state is None else (state.get("printer"), (state.get("clock") or {}).get("suspect")),
+            None if state is None else (state.get("printer"), (state.get("clock") or {}).get("suspect"),
+                                        (state.get("process") or {}).get("state"),
+                                        state.get("last_printer_fault")),
             frozenset(health.get("alerts") or ()) - BANDED_ALERTS)
 
 

@@ -1,28 +1,83 @@
-"""The kiosk's part of the health payload, read from its ledger, read-only.
+"""The kiosk's part of the health payload, read from its ledger, read-only, and its liveness.
 
 It is exactly what ``kiosk status`` shows (kiosk.status.read_status), so a
 technician on the phone and the dashboard never disagree. The ledger is
 opened and closed on every collection: a reader in WAL mode never blocks the
 kiosk, and one that is not kept open cannot hold back checkpoints.
+
+The ledger alone cannot say whether the kiosk still runs (it keeps the last
+printer state after a crash); ``KioskWatch`` asks kiosk/liveness.py every
+second, so the agent reports ``kiosk_process`` as an event and in health.
 """
 
 import sqlite3
 import time
 
 from edge_agent.health_sources import Unavailable
+from edge_agent.kiosk_events import PRINTER_OK
 from kiosk.config import Config
 from kiosk.errors import KioskError
+from kiosk.liveness import PROC_LOCKS, Liveness, Reading, Watch
 from kiosk.status import read_status
 
 PAPER_WARNING = "paper_near_end"
 
 
-def kiosk_health(config: Config, now=time.time) -> dict:
+class KioskWatch:
+    """The agent's eye on the kiosk between health readings.
+
+    ``poll`` (every second) judges liveness: a change is an event and a reason to
+    publish health now. ``note`` sees every ledger event the agent follows: a
+    printer fault is remembered as ``last_printer_fault``, so one that came and
+    went between two readings still reaches health (and Home Assistant)."""
+
+    def __init__(self, config: Config, clock=time.time, monotonic=time.monotonic, locks_path: str = PROC_LOCKS):
+        self.config = config
+        self._watch = Watch(config.data_dir, config.heartbeat_stale_s, clock, monotonic, locks_path)
+        self.reading: Reading | None = None
+        self.last_printer_fault: dict | None = None
+        self._news = False
+
+    def poll(self) -> dict | None:
+        """Look again; the ``kiosk_process`` event body when liveness changed, else None.
+
+        The first look is news only if the kiosk is not running: an agent restarting
+        next to a dead kiosk must say so again."""
+        previous, self.reading = self.reading, self._watch.read()
+        state = self.reading.state
+        if (previous.state if previous else Liveness.RUNNING) is state:
+            return None
+        self._news = True
+        return {**self.reading.to_dict(self.config.tz), "was": previous.state.value if previous else None,
+                "fault": state is not Liveness.RUNNING}
+
+    def note(self, event: dict) -> None:
+        """One ledger event, as the agent relays it."""
+        if event["kind"] != "printer_state":
+            return
+        status = event["data"].get("status")
+        if status not in PRINTER_OK:
+            self.last_printer_fault = {"status": status, "at": event["at"], "cleared_at": None}
+        elif self.last_printer_fault and self.last_printer_fault["cleared_at"] is None:
+            self.last_printer_fault = {**self.last_printer_fault, "cleared_at": event["at"]}
+        self._news = True
+
+    def take_news(self) -> bool:
+        """Whether something health shows changed since the last call."""
+        news, self._news = self._news, False
+        return news
+
+    def current(self) -> Reading:
+        return self.reading if self.reading is not None else self._watch.read()
+
+
+def kiosk_health(config: Config, now=time.time, watch: KioskWatch | None = None) -> dict:
     try:
-        state = read_status(config, system=now)
+        state = read_status(config, system=now, liveness=watch.current() if watch else None)
     except KioskError as exc:  # no ledger yet: the message says so
         raise Unavailable(str(exc)) from None
     except sqlite3.Error as exc:
         raise Unavailable(f"cannot read ledger {config.ledger_path}: {exc}") from None
     state["paper_warning"] = state["printer"] == PAPER_WARNING
+    state["last_printer_fault"] = watch.last_printer_fault if watch else None
     return state

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 
 KINDS = ("sensor", "binary_sensor")
+STATE_CLASSES = ("measurement", "total", "total_increasing")
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -39,10 +40,14 @@ class Component:
     unit: str | None = None
     device_class: str | None = None
     key: str | None = None
+    state_class: str | None = None  # "measurement" or "total_increasing": HA keeps long-term statistics
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"component {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+        if self.state_class is not None and (self.kind != "sensor" or self.state_class not in STATE_CLASSES):
+            raise ValueError(f"component {self.name!r}: state_class {self.state_class!r} needs kind 'sensor' and "
+                             f"one of {STATE_CLASSES}")
         if not self.name or not self.state_topic or not self.value_template:
             raise ValueError(f"component {self.name!r}: name, state_topic and value_template are all required")
         if "+" in self.state_topic or "#" in self.state_topic:
@@ -97,4 +102,6 @@ class Discovery:
             config["unit_of_measurement"] = c.unit
         if c.device_class is not None:
             config["device_class"] = c.device_class
+        if c.state_class is not None:
+            config["state_class"] = c.state_class
         return config

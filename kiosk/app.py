@@ -20,6 +20,7 @@ from kiosk.clock import SafeClock, confirm_clock, ledger_clock
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
+from kiosk.liveness import Heartbeat
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
 from kiosk.sdnotify import Notifier
@@ -67,6 +68,7 @@ class Kiosk:
         self._written = False  # tickets committed since the last idle WAL checkpoint
         self.ended = threading.Event()  # set when the button source has no more presses
         self.notifier = Notifier()
+        self.heartbeat = Heartbeat(config.data_dir)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -106,6 +108,7 @@ class Kiosk:
     def _serve(self) -> None:
         while not self._stop.is_set():
             self.notifier.alive()  # only this loop may tell systemd we are alive
+            self.heartbeat.beat()  # ... and the agent and lobby (kiosk/liveness.py)
             try:
                 poll = IDLE_POLL_S if self.printer_status.can_print else FAULT_POLL_S
                 item = self._queue.get(timeout=poll)
@@ -422,6 +425,7 @@ def run_kiosk(config: Config, buttons) -> int:
     from kiosk import lock
 
     lock.hold(config.data_dir)  # held until the process ends
+    Heartbeat(config.data_dir).start()  # alive from the first instant: opening the printer may take seconds
     kiosk = build_kiosk(config, buttons=buttons)
     signal.signal(signal.SIGTERM, lambda *_: kiosk.ended.set())
     kiosk.start()
@@ -435,5 +439,6 @@ def run_kiosk(config: Config, buttons) -> int:
     kiosk.notifier.stopping()
     kiosk.drain()
     kiosk.stop()
+    kiosk.heartbeat.stopped()  # so readers say "stopped", not "crashed"
     log.info("stopped")
     return 0

@@ -30,7 +30,8 @@ class Key:
 
 
 SCHEMA = {
-    "": {"id": Key("str", "kiosk-1"), "data_dir": Key("str", "/var/lib/antrean")},
+    "": {"id": Key("str", "kiosk-1"), "data_dir": Key("str", "/var/lib/antrean"),
+         "heartbeat_stale_s": Key("int", 20)},
     "office": {
         "id": Key("str"),
         "name": Key("str"),
@@ -114,6 +115,7 @@ MINIMUM = {
     ("buttons", "burst_window_minutes"): 1,
     ("buttons", "panel_heartbeat_timeout_ms"): 1000,
     ("clock", "max_leap_days"): 1,
+    ("", "heartbeat_stale_s"): 3,  # the worker loop beats every second; less would flap
 }
 EXAMPLES = {
     "int": "a whole number, e.g. 150",
@@ -165,6 +167,7 @@ class Config:
     log: dict
     other: dict  # sections for the agent and lobby page, unvalidated here
     source: str = "<defaults>"
+    heartbeat_stale_s: int = 20  # kiosk/liveness.py: a heartbeat older than this with the process alive is "hung"
 
     def service(self, code: str) -> Service:
         for service in self.services:
@@ -463,7 +466,7 @@ def _check_rules(flat: dict, problems: list) -> None:
     for (section, key), low in MINIMUM.items():
         value = flat.get((section, key))
         if value is not None and value < low:
-            problems.append(f"{section}.{key} = {value} is too small; set {low} or more")
+            problems.append(f"{_dotted(section, key)} = {value} is too small; set {low} or more")
     for section, key in (("", "id"), ("office", "id")):
         value = flat.get((section, key))
         if value is not None and not ID_PATTERN.match(value):
@@ -533,4 +536,5 @@ def _build(flat, services, calendar, raw, source) -> Config:
         printer=section("printer"), buttons=section("buttons"), clock=section("clock"),
         log=section("log"),
         other={k: raw[k] for k in OTHER_SECTIONS if k in raw}, source=source,
+        heartbeat_stale_s=flat["", "heartbeat_stale_s"],
     )

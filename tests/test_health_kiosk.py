@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from conftest import FakeSystemClock, at
+from liveness_support import kiosk_alive
 
 from edge_agent.health import collect_health, health_changed
 from edge_agent.health_kiosk import kiosk_health
@@ -26,9 +27,10 @@ def system():
 
 @pytest.fixture
 def kiosk_ledger(cfg):
-    """The kiosk's own, writable ledger, as kiosk/app.py opens it."""
+    """The kiosk's own, writable ledger, as kiosk/app.py opens it, with the kiosk alive (lock and heartbeat)."""
     ledger = Ledger(f"{cfg.data_dir}/ledger.sqlite3", cfg.office_id, cfg.tz)
-    yield ledger
+    with kiosk_alive(cfg.data_dir):
+        yield ledger
     ledger.close()
 
 

@@ -5,6 +5,7 @@ import os
 import re
 
 import pytest
+from liveness_support import kiosk_alive
 from test_lobby_support import NOW, lobby_config, network_body, put_network, seed_ledger
 from werkzeug.security import generate_password_hash
 
@@ -40,7 +41,8 @@ def clock():
 
 @pytest.fixture
 def app(kiosk, clock):
-    return create_app({"KIOSK": kiosk, "CLOCK": clock, "SECRET_KEY": "test", "TESTING": True})
+    with kiosk_alive(kiosk.data_dir):  # the kiosk runs: the lobby may promise tickets
+        yield create_app({"KIOSK": kiosk, "CLOCK": clock, "SECRET_KEY": "test", "TESTING": True})
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import time
 
 import pytest
 from browser import page  # noqa: F401  (the fixture)
+from liveness_support import kiosk_alive
 from test_lobby_support import NOW, lobby_config, put_network, seed_ledger
 
 from edge_agent.lobby import create_app
@@ -33,7 +34,8 @@ def served(make_config):
     app = create_app({"KIOSK": kiosk, "SECRET_KEY": "browser-test", "CLOCK": running_from(NOW)})
     put(app, outage=False)
     server = LobbyServer(app).start()
-    yield app, server
+    with kiosk_alive(kiosk.data_dir):
+        yield app, server
     server.stop()
 
 

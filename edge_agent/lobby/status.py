@@ -1,8 +1,10 @@
 """What the lobby shows, as one JSON-ready dict: the body of ``/api/status`` (see docs/lobby.md).
 
-Three sources, each allowed to be missing: the agent's ``network.json``
-(stale after ``stale_after_s``), the kiosk's ledger (read-only) and the
-agent's announcement. A missing source is said plainly, never guessed.
+Four sources, each allowed to be missing: the agent's ``network.json``
+(stale after ``stale_after_s``), the kiosk's ledger (read-only), whether
+the kiosk process runs (kiosk/liveness.py) and the agent's announcement. A
+missing source is said plainly, never guessed. A kiosk that is not running
+or hung issues nothing, so then no service promises a ticket.
 """
 
 import datetime as dt
@@ -14,10 +16,14 @@ from edge_agent.lobby.state import read_network
 from edge_agent.store import read_announcement
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
+from kiosk.liveness import Liveness, Reading, read_liveness
 from kiosk.state import service_status
 
+PROMISES = ("available", "full", "unknown")  # states that send a visitor to the kiosk for a ticket
 
-def build_status(kiosk, lobby, now_s: float) -> dict:
+
+def build_status(kiosk, lobby, now_s: float, liveness: Reading | None = None) -> dict:
+    """``liveness``: a reading the caller took (the app keeps a liveness.Watch); else one look now."""
     tz = kiosk.tz
     now = dt.datetime.fromtimestamp(now_s, tz)
     network, written, problem = read_network(lobby.agent_data_dir)
@@ -26,19 +32,37 @@ def build_status(kiosk, lobby, now_s: float) -> dict:
     targets = network.get("targets", {}) if network else {}
     announcement = _announcement(lobby.agent_data_dir, now)
     counts, counts_error = _counts(kiosk, now)
+    machine = _machine(liveness or read_liveness(kiosk.data_dir, kiosk.heartbeat_stale_s))
+    services = [_service(s, counts, verdict, targets, announcement, now) for s in kiosk.services]
+    if machine["down"]:
+        services = [_no_tickets(s) for s in services]
     return {
         "office": {"id": kiosk.office_id, "name": kiosk.office_name},
         "now": now.isoformat(timespec="seconds"), "time": f"{now:%H:%M}", "date": texts.day_id(now.date()),
         "date_en": texts.day_en(now.date()), "timezone": kiosk.timezone,
         "stale": stale, "data_as_of": _iso(written, tz), "data_as_of_time": _hhmm(written, now),
         "stale_reason": _stale_reason(problem, written, now, lobby.stale_after_s) if stale else None,
-        "services": [_service(s, counts, verdict, targets, announcement, now) for s in kiosk.services],
+        "services": services,
         "counts_error": counts_error,
+        "kiosk": machine,
         "outage": _outage(kiosk, verdict, targets, now),
         "nearest_offices": [dict(o) for o in lobby.nearest_offices],
         "announcement": announcement,
         "second_language": lobby.second_language,
     }
+
+
+def _machine(reading: Reading) -> dict:
+    down = reading.state is not Liveness.RUNNING
+    return {"state": reading.state.value, "down": down, "detail": reading.detail,
+            **(texts.kiosk_down() if down else {"text_id": None, "text_en": None})}
+
+
+def _no_tickets(service: dict) -> dict:
+    """A service card that no longer sends visitors to a kiosk that cannot issue."""
+    if service["state"] not in PROMISES:
+        return service  # stopped or under maintenance: it promises nothing already
+    return {**service, "state": "kiosk_down", **texts.service_kiosk_down()}
 
 
 def _counts(kiosk, now: dt.datetime) -> tuple[dict, str | None]:

@@ -63,3 +63,17 @@ def service_maintenance(until: str | None) -> dict:
 
 def service_unknown() -> dict:
     return {"text_id": "Jumlah antrean tidak dapat dibaca saat ini", "text_en": "Ticket counts cannot be read now"}
+
+
+KIOSK_DOWN = {"id": "Mesin antrean sedang tidak berfungsi, silakan hubungi petugas.",
+              "en": "The ticket machine is not working, please ask a staff member."}
+
+
+def kiosk_down() -> dict:
+    return {"text_id": KIOSK_DOWN["id"], "text_en": KIOSK_DOWN["en"],
+            "tickets_valid_id": TICKETS_VALID["id"], "tickets_valid_en": TICKETS_VALID["en"]}
+
+
+def service_kiosk_down() -> dict:
+    return {"text_id": "Nomor antrean tidak dapat diambil saat ini, silakan hubungi petugas",
+            "text_en": "No queue numbers can be taken now, please ask a staff member"}

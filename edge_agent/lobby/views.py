@@ -3,13 +3,26 @@
 from flask import Blueprint, current_app, jsonify, render_template
 
 from edge_agent.lobby.status import build_status
+from kiosk.liveness import Watch
 
 bp = Blueprint("lobby", __name__)
 
 
 def current_status() -> dict:
     app = current_app
-    return build_status(app.config["KIOSK"], app.config["LOBBY"], app.config["CLOCK"]())
+    kiosk = app.config["KIOSK"]
+    return build_status(kiosk, app.config["LOBBY"], app.config["CLOCK"](), _kiosk_watch(app).read())
+
+
+def _kiosk_watch(app) -> Watch:
+    # One per app, kept across requests: it follows the heartbeat on the monotonic clock, so a step of
+    # the system clock is not taken for a hung kiosk. Judged on the real clock, as the heartbeat's mtime
+    # is, never on CLOCK (what the screen shows, which tests set).
+    watch = app.extensions.get("kiosk_watch")
+    if watch is None:
+        kiosk = app.config["KIOSK"]
+        watch = app.extensions.setdefault("kiosk_watch", Watch(kiosk.data_dir, kiosk.heartbeat_stale_s))
+    return watch
 
 
 @bp.get("/")
@@ -26,4 +39,4 @@ def api_status():
 def healthz():
     status = current_status()
     return jsonify({"ok": True, "stale": status["stale"], "data_as_of": status["data_as_of"],
-                    "counts_error": status["counts_error"]})
+                    "counts_error": status["counts_error"], "kiosk": status["kiosk"]["state"]})

@@ -44,6 +44,16 @@
     show("banner-en", !!s.second_language);
   }
 
+  function renderKiosk(s) {
+    var k = s.kiosk;  // the ticket machine not running or hung: no ticket can be taken
+    show("kiosk-down", !!(k && k.down));
+    if (!k || !k.down) { return; }
+    $("kiosk-down-text").textContent = k.text_id;
+    $("kiosk-down-valid").textContent = k.tickets_valid_id;
+    $("kiosk-down-en").textContent = k.text_en + " " + k.tickets_valid_en;
+    show("kiosk-down-en", !!s.second_language);
+  }
+
   function renderAnnouncement(s) {
     var a = s.announcement;
     show("announcement", !!a);
@@ -86,6 +96,7 @@
     $("office").textContent = s.office.name;
     $("date").textContent = s.date;
     renderServices(s);
+    renderKiosk(s);
     renderBanner(s);
     renderAnnouncement(s);
     renderOffices(s);
