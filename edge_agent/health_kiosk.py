@@ -34,21 +34,32 @@ class KioskWatch:
     def __init__(self, config: Config, clock=time.time, monotonic=time.monotonic, locks_path: str = PROC_LOCKS):
         self.config = config
         self._watch = Watch(config.data_dir, config.heartbeat_stale_s, clock, monotonic, locks_path)
+        self._monotonic = monotonic
+        self._born = monotonic()
         self.reading: Reading | None = None
+        self._reported: Liveness | None = None  # the state the last event said
         self.last_printer_fault: dict | None = None
         self._news = False
 
     def poll(self) -> dict | None:
         """Look again; the ``kiosk_process`` event body when liveness changed, else None.
 
-        The first look is news only if the kiosk is not running: an agent restarting
-        next to a dead kiosk must say so again."""
+        A kiosk found running at the first look is no news. One found not running is,
+        so an agent restarting next to a dead kiosk says so again, but only after
+        ``heartbeat_stale_s``: at boot the agent may look before the kiosk has started."""
         previous, self.reading = self.reading, self._watch.read()
         state = self.reading.state
-        if (previous.state if previous else Liveness.RUNNING) is state:
+        if previous is None or previous.state is not state:
+            self._news = True  # health shows every reading's state, event or not
+        if state is self._reported:
             return None
-        self._news = True
-        return {**self.reading.to_dict(self.config.tz), "was": previous.state.value if previous else None,
+        if self._reported is None and state is Liveness.RUNNING:
+            self._reported = state
+            return None
+        if self._reported is None and self._monotonic() - self._born < self.config.heartbeat_stale_s:
+            return None
+        was, self._reported = self._reported, state
+        return {**self.reading.to_dict(self.config.tz), "was": was.value if was else None,
                 "fault": state is not Liveness.RUNNING}
 
     def note(self, event: dict) -> None:
