@@ -86,6 +86,30 @@ def test_screen_started_before_the_server_shows_the_lobby_when_it_comes_up(page,
         again.stop()
 
 
+def test_kiosk_down_banner_and_no_promise_when_the_kiosk_dies(page, make_config):  # noqa: F811
+    kiosk = lobby_config(make_config)
+    seed_ledger(kiosk, 2)
+    app = create_app({"KIOSK": kiosk, "SECRET_KEY": "browser-test", "CLOCK": running_from(NOW)})
+    put(app, outage=False)
+    server = LobbyServer(app).start()
+    try:
+        with kiosk_alive(kiosk.data_dir):
+            page.goto(server.url + "/")
+            page.wait_for_selector("[data-code=A][data-state=available]", timeout=EVENT_MS)
+            assert page.is_hidden("#kiosk-down")
+        # The stand-in kiosk is gone, its lock dropped as the kernel drops a killed kiosk's.
+        page.wait_for_selector("#kiosk-down", state="visible", timeout=EVENT_MS)
+        assert page.text_content("#kiosk-down-text") == "Mesin antrean sedang tidak berfungsi, silakan hubungi petugas."
+        assert page.text_content("#kiosk-down-valid") == "Nomor antrean yang sudah diambil tetap berlaku."
+        page.wait_for_selector("[data-code=A][data-state=kiosk_down]", timeout=EVENT_MS)
+        assert "Tersedia" not in page.text_content("#services")
+        page.screenshot(path=os.path.join(DOCS, "lobby-kiosk-down.png"))
+        with kiosk_alive(kiosk.data_dir):  # restarted
+            page.wait_for_selector("#kiosk-down", state="hidden", timeout=EVENT_MS)
+    finally:
+        server.stop()
+
+
 def test_stale_network_data_is_said(page, served):  # noqa: F811
     app, server = served
     put(app, outage=False, age_s=60)
