@@ -168,13 +168,17 @@ class Watch:
         self._lock = threading.Lock()  # the lobby serves requests on several threads
 
     def read(self) -> Reading:
+        # The lock first: a kiosk takes it and then writes its heartbeat, so in this order a
+        # starting kiosk is never seen with its predecessor's heartbeat.
+        try:
+            holder, unknown = lock_holder(self.data_dir, self._locks_path), None
+        except LockUnknown as exc:
+            holder, unknown = None, str(exc)
         body, mtime = _read_heartbeat(self._path)
         with self._lock:
             age = self._age(mtime)
-        try:
-            holder = lock_holder(self.data_dir, self._locks_path)
-        except LockUnknown as exc:
-            return self._judge_without_lock(body, mtime, age, str(exc))
+        if unknown is not None:
+            return self._judge_without_lock(body, mtime, age, unknown)
         return self._judge(holder, body, mtime, age)
 
     def _age(self, mtime: float | None) -> float | None:
@@ -196,7 +200,7 @@ class Watch:
         common = {"heartbeat_at": mtime, "heartbeat_age_s": age, "stale_after_s": self.stale_after_s}
         if holder is None or body.get("stopped_at") is not None:
             ended = _ended(body)
-            return Reading(Liveness.NOT_RUNNING, _not_running_detail(ended, mtime), ended=ended, **common)
+            return Reading(Liveness.NOT_RUNNING, _not_running_detail(ended), ended=ended, **common)
         if _other_holder(holder, body):
             return Reading(Liveness.NOT_RUNNING, f"no kiosk is running; its data directory is held by pid {holder}, "
                            "a staff command such as `kiosk reprint`", ended=_ended(body), **common)
@@ -226,7 +230,7 @@ def _ended(body: dict) -> str | None:
     return "stopped" if body.get("stopped_at") is not None else "crashed"
 
 
-def _not_running_detail(ended: str | None, mtime: float | None) -> str:
+def _not_running_detail(ended: str | None) -> str:
     if ended == "stopped":
         return "the kiosk was stopped; start it with `systemctl start antrean-kiosk`"
     if ended == "crashed":
