@@ -211,8 +211,8 @@ def health_says(watch, state: str) -> bool:
     return (kiosk.get("process") or {}).get("state") == state
 
 
-def test_agent_reports_a_killed_and_a_frozen_kiosk(config_path, agent, watch):
-    k = KioskProcess(config_path)
+def test_agent_reports_a_killed_and_a_frozen_kiosk(config_path, running, agent, watch):
+    k = running  # started before the agent, as systemd would
     try:
         watch.wait_for(lambda ms: health_says(watch, "running"), what="health with the kiosk running")
         k.kill()
