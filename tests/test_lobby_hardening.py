@@ -12,6 +12,7 @@ import sqlite3
 import threading
 
 import pytest
+from liveness_support import kiosk_alive
 from test_lobby import PASSWORD, PW_HASH, Clock, csrf_of, login
 from test_lobby_support import LOBBY_TOML, NOW, lobby_config, network_body, seed_ledger
 
@@ -40,7 +41,8 @@ def make_app(kiosk, clock, key="test"):
 
 @pytest.fixture
 def app(kiosk, clock):
-    return make_app(kiosk, clock)
+    with kiosk_alive(kiosk.data_dir):  # the kiosk runs: the lobby may promise tickets
+        yield make_app(kiosk, clock)
 
 
 @pytest.fixture
