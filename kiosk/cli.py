@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
 
-    p = sub.add_parser("status", help="today's tickets per service, next day with room, printer, clock")
+    p = sub.add_parser("status", help="whether the kiosk runs, today's tickets per service, next day with room, "
+                                      "printer, clock")
     p.add_argument("--config", **config_arg)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)

@@ -160,6 +160,17 @@ def test_a_clock_step_is_not_taken_for_a_hang(tmp_path):
         assert one_look.state is Liveness.HUNG  # a single look has only the wall clock to go by
 
 
+def test_without_proc_locks_the_heartbeat_alone_decides_and_says_so(tmp_path):
+    watch = Watch(str(tmp_path), STALE_S, locks_path=str(tmp_path / "no-such-locks"))
+    with kiosk_alive(str(tmp_path)) as heartbeat:
+        reading = watch.read()
+        assert reading.state is Liveness.RUNNING and "cannot read" in reading.detail
+        heartbeat.stopped()
+        reading = watch.read()
+    assert (reading.state, reading.ended) == (Liveness.NOT_RUNNING, "stopped")
+    assert "cannot be told from a hung one" in reading.detail
+
+
 def test_a_kiosk_that_never_ran_is_not_running(tmp_path):
     reading = read_liveness(str(tmp_path), STALE_S)
     assert (reading.state, reading.ended) == (Liveness.NOT_RUNNING, None)
