@@ -11,7 +11,7 @@ lobby page:
   another one is running, and exit.
 - **The heartbeat** ``<data_dir>/kiosk.heartbeat``. Written once at start
   (who, since when), then its modification time is set from the worker loop
-  (the same loop that pings systemd's watchdog) at most once a second: an
+  (the same loop that pings systemd's watchdog) about once a second: an
   ``os.utime``, no data and no fsync, so the SD card is not worn. A process
   holding the lock whose heartbeat is older than ``heartbeat_stale_s`` is
   alive but stuck: hung.
@@ -30,6 +30,7 @@ import threading
 import time
 
 from kiosk.durable import write_atomic
+from kiosk.errors import KioskError
 from kiosk.lock import LOCK_FILE
 
 log = logging.getLogger("kiosk")
@@ -114,16 +115,19 @@ class Reading:
                 "stale_after_s": self.stale_after_s}
 
 
-class LockUnknown(Exception):
-    """Whether a process holds the lock cannot be read here (no /proc/locks)."""
+class LockUnknown(KioskError):
+    """Whether a process holds the lock cannot be read here (no /proc/locks, no access); never leaves this module."""
 
 
 def lock_holder(data_dir: str, locks_path: str = PROC_LOCKS) -> int | None:
     """The pid holding ``<data_dir>/kiosk.lock`` (0 if in another pid namespace), or None if no one does."""
+    path = os.path.join(data_dir, LOCK_FILE)
     try:
-        st = os.stat(os.path.join(data_dir, LOCK_FILE))
+        st = os.stat(path)
     except FileNotFoundError:
         return None  # no kiosk ever ran here
+    except OSError as exc:
+        raise LockUnknown(f"cannot stat {path}: {exc.strerror}; give this user access to data_dir") from None
     key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     try:
         with open(locks_path, encoding="ascii", errors="replace") as f:

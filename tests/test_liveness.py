@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from broker import Broker, Collector, base, wait_until
@@ -21,6 +22,7 @@ from kiosk import config as kconfig
 from kiosk import lock
 from kiosk.liveness import HEARTBEAT_FILE, Liveness, Watch, lock_holder, read_liveness
 
+REPO = str(Path(__file__).resolve().parents[1])
 STALE_S = 3  # heartbeat_stale_s in these tests: the smallest the config allows
 BASE = base()
 AGENT_TOML = """
@@ -169,6 +171,24 @@ def test_without_proc_locks_the_heartbeat_alone_decides_and_says_so(tmp_path):
         reading = watch.read()
     assert (reading.state, reading.ended) == (Liveness.NOT_RUNNING, "stopped")
     assert "cannot be told from a hung one" in reading.detail
+
+
+def test_a_reader_without_access_to_data_dir_says_why_and_does_not_crash(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the reader as another user (setpriv)")
+    data = tmp_path / "data"
+    with kiosk_alive(str(data)):
+        os.chmod(data, 0o000)  # a lobby running as another user without access
+        try:
+            reading = subprocess.run(
+                ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                 "import sys; from kiosk.liveness import read_liveness; r = read_liveness(sys.argv[1], 3); "
+                 "print(r.state.value, '|', r.detail)", str(data)],
+                capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": REPO})
+        finally:
+            os.chmod(data, 0o755)
+    assert reading.returncode == 0, reading.stderr
+    assert reading.stdout.startswith("not_running |") and "give this user access to data_dir" in reading.stdout
 
 
 def test_a_kiosk_that_never_ran_is_not_running(tmp_path):
