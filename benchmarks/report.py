@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from _common import machine  # noqa: E402
 
-BENCHMARKS = ("issuing", "ticket_size", "startup", "printing", "detection", "agent", "lobby")
+BENCHMARKS = ("issuing", "ticket_size", "startup", "printing", "detection", "agent", "lobby", "liveness")
 # (what was tried, pytest arguments, what "lost" means for it)
 SCENARIOS = (
     ("Power cut (SIGKILL) at random moments while issuing and printing", ("tests/test_power_cut.py",),

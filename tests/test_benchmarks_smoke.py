@@ -10,7 +10,7 @@ import pytest
 
 
 @pytest.mark.parametrize("name, heading", [("issuing", "# Issuing overhead"), ("ticket_size", "# Ticket size"),
-                                           ("detection", "|")])
+                                           ("detection", "|"), ("liveness", "# Kiosk liveness")])
 def test_quick_benchmark_runs(name, heading):
     result = subprocess.run([sys.executable, f"benchmarks/{name}.py", "--quick"], capture_output=True,
                             text=True, timeout=300)
