@@ -8,7 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from edge_agent.errors import CommandError
-from kiosk.clock import ledger_clock
+from kiosk.clock import Outcome, ask_running_kiosk, ledger_clock
 from kiosk.config import Service
 from kiosk.errors import KioskError, LedgerError
 from kiosk.ledger import open_existing, wait_while
@@ -114,8 +114,14 @@ class Handlers:
                                    "printer ready? The request stays queued and prints when it can.")
 
     def confirm_clock(self, payload: dict) -> dict:
-        return self._through_kiosk("clock_confirm", "did not answer within {s} s: is it running? The request "
-                                   "stays queued; the kiosk takes it when it next runs.")
+        """Never left queued: a confirmation is about the clock now, not whenever the kiosk next runs."""
+        with self._ledger() as ledger:
+            answer = ask_running_kiosk(ledger, self._clock(ledger), KIOSK_ANSWER_WAIT_S)
+        if answer["outcome"] == Outcome.NOTHING_TO_CONFIRM:
+            raise CommandError("nothing_to_confirm", answer["message"])
+        if answer["outcome"] == Outcome.EXPIRED:
+            raise CommandError("kiosk_busy", answer["message"])
+        return answer
 
     def _through_kiosk(self, kind: str, late: str) -> dict:
         """Leave the running kiosk a request and wait for its answer in the ledger."""
@@ -127,7 +133,10 @@ class Handlers:
 
     def _now(self, ledger) -> dt.datetime:
         """The kiosk's clock for what goes into its ledger: a system clock leapt ahead must not move it."""
-        return ledger_clock(self.agent.kiosk, ledger, system=self.agent.clock).now()
+        return self._clock(ledger).now()
+
+    def _clock(self, ledger):
+        return ledger_clock(self.agent.kiosk, ledger, system=self.agent.clock)
 
     def resend(self, payload: dict) -> dict:
         self.agent.request_resend()

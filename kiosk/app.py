@@ -16,7 +16,7 @@ import time
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
-from kiosk.clock import SafeClock, confirm_clock, ledger_clock
+from kiosk.clock import SafeClock, clock_record, ledger_clock, ntp_synced, take_confirmations
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
@@ -295,22 +295,16 @@ class Kiosk:
         return status
 
     def _check_clock(self) -> None:
-        self._confirm_clock()
-        reason = self.clock.suspect_reason
-        today = self.clock.now().date().isoformat()
+        take_confirmations(self.clock, self.ledger)
         # Once a day even when nothing changed, so the ledger keeps up with a quiet kiosk's trusted
         # time (a reader, or the kiosk after a restart, measures a leap from it). The reason names
-        # the drifting system time; only a change of verdict or day is news.
-        value = {"suspect": reason is not None, "reason": reason, "day": today}
-        if self._record_state("clock", (value["suspect"], today), value, "clock_suspect" if reason else None, value):
-            if reason:
-                log.warning("clock suspect", extra={"reason": reason})
-
-    def _confirm_clock(self) -> None:
-        for request_id in self.ledger.requests("clock_confirm"):
-            data = confirm_clock(self.clock, self.ledger)
-            self.ledger.request_done(request_id, self.clock.now(), {"kind": "clock_confirm", "ok": True, **data})
-            log.warning("clock confirmed by staff", extra=data)
+        # the drifting system time; only a change of verdict or day is news. A held jump is in the
+        # record, so a restart judges the clock as this run did.
+        value = clock_record(self.clock, self.clock.now())
+        event = "clock_suspect" if value["suspect"] else None
+        if self._record_state("clock", (value["verdict"], value["day"]), value, event, value):
+            if value["suspect"]:
+                log.warning("clock suspect", extra={"reason": value["reason"]})
 
     def _check_buttons(self) -> None:
         """A button source that can lose its link (the USB panel) says so in the kiosk's state."""
@@ -361,7 +355,7 @@ class Kiosk:
 
 
 def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, system_clock=time.time,
-                monotonic=time.monotonic) -> Kiosk:
+                monotonic=time.monotonic, ntp_state=ntp_synced) -> Kiosk:
     """Build a kiosk from config: ledger, clock, key, printer and guard. Opens nothing yet but the ledger."""
     from kiosk.printer import make_printer
 
@@ -372,7 +366,7 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
                          "create it and give the kiosk user write access") from None
     tz = config.tz
     ledger = Ledger(config.ledger_path, config.office_id, tz)
-    clock = ledger_clock(config, ledger, system=system_clock, monotonic=monotonic)
+    clock = ledger_clock(config, ledger, system=system_clock, monotonic=monotonic, synced=ntp_state)
     ledger.prune_events(clock.now())
     b = config.buttons
     guard = PressGuard(b["cooldown_ms"] / 1000, b["burst_max_tickets"], b["burst_window_minutes"] * 60)

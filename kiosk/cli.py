@@ -192,24 +192,36 @@ def _confirm_here(cfg, args) -> int:
     from kiosk.clock import confirm_clock
 
     ledger, clock = _open_ledger(cfg)
-    done = confirm_clock(clock, ledger)
-    ledger.close()
+    try:
+        done = confirm_clock(clock, ledger)
+    finally:
+        ledger.close()
+    if not done["ok"]:
+        return _not_confirmed(done)
     print(f"clock confirmed: the kiosk runs on {_minute(done['now'])} from its next start"
-          + (f" (it was suspect: {done['was']})" if done["was"] else ""))
+          f" (it was suspect: {done['was']})")
     return 0
 
 
 def _confirm_through_running_kiosk(cfg, args) -> int:
-    from kiosk.ledger import wait_while
+    from kiosk.clock import ask_running_kiosk
 
     ledger, clock = _open_ledger(cfg)
-    request = ledger.add_request("clock_confirm", clock.now())
-    if not wait_while(lambda: ledger.request_pending(request), REQUEST_WAIT_S):
-        print("clock confirmation queued; the kiosk takes it when it next looks (see `kiosk status`)")
-        return 1
-    answer = ledger.request_result(request) or {"now": "?"}
-    print(f"clock confirmed by the running kiosk: it runs on {_minute(answer['now'])}")
+    try:
+        answer = ask_running_kiosk(ledger, clock, REQUEST_WAIT_S)
+    finally:
+        ledger.close()
+    if not answer["ok"]:
+        return _not_confirmed(answer)
+    print(f"clock confirmed by the running kiosk: it runs on {_minute(answer['now'])}"
+          f" (it was suspect: {answer['was']})")
     return 0
+
+
+def _not_confirmed(answer: dict) -> int:
+    """Nothing to confirm, or the kiosk did not answer in time: said, and exit 1 (nothing changed)."""
+    print(f"kiosk: clock not confirmed: {answer['message']}", file=sys.stderr)
+    return 1
 
 
 def _minute(iso: str) -> str:

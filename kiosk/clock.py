@@ -1,4 +1,4 @@
-"""A clock that never runs backwards past the ledger, nor leaps far ahead of it unconfirmed.
+"""A clock that never runs backwards past the ledger, nor takes a jump no one vouches for.
 
 The Pi has no real-time clock: after a power cut with the network down it
 boots with a stale time, possibly days behind. Issuing on that time would
@@ -6,17 +6,33 @@ print tickets for days already served, so the kiosk runs on the later of
 the system clock and the latest time already in the ledger, and says the
 clock is suspect while the system clock is behind.
 
-A clock far *ahead* (a mistyped ``date``, a bad RTC or time server) is
-worse: tickets for next year would hold the ledger's time there for a
-year. So a system clock more than ``max_leap`` ahead of the last time the
-kiosk trusted (carried forward by the monotonic clock while it runs) is not
-taken: the kiosk goes on from the trusted time, says the clock is suspect,
-and waits for the clock to be corrected or for staff to confirm it
-(``kiosk clock confirm``).
+A clock *ahead* is worse: tickets for a day no one will come, and the
+ledger's time held there. So the clock keeps a **trusted time**, carried
+forward by the monotonic clock (which no one can set), and judges every
+reading of the system clock against it:
+
+- more than ``max_leap`` ahead (a mistyped year, a bad RTC or time server):
+  never taken without staff;
+- while running (or after a restart that found a jump held), a step of more
+  than ``MAX_UNSYNCED_STEP`` either way that the kernel does not report as
+  NTP-synchronised: someone set the clock by hand, typo or not. Not taken
+  until the clock is corrected or staff confirm it (``kiosk clock confirm``).
+  An NTP catch-up after a weekend off is synchronised, so it is taken;
+- the first reading after a start, when the kiosk was off for an unknown
+  time: anything up to ``max_leap`` ahead is taken.
+
+Nothing of a jump not taken reaches the ledger: every writer stamps its
+rows with this clock (``ledger_clock``), and staff writes do not count in
+the ledger's latest time at all (``Ledger.high_water``).
 """
 
+import ctypes
 import datetime as dt
+import enum
+import logging
 import time
+
+log = logging.getLogger("kiosk.clock")
 
 # A system clock before this cannot be right: the software did not exist yet.
 EARLIEST_PLAUSIBLE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -24,17 +40,72 @@ EARLIEST_PLAUSIBLE = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 TOLERANCE = dt.timedelta(seconds=60)
 # Longer than a Lebaran closure with the kiosk switched off; a mistyped year or month is caught.
 DEFAULT_MAX_LEAP = dt.timedelta(days=14)
+# A running kiosk knows the time to a few seconds a day. Hours, not minutes: a drifted clock put
+# right by hand needs no confirmation, while local time typed as UTC (7 hours in WIB) is caught.
+MAX_UNSYNCED_STEP = dt.timedelta(hours=2)
 
+
+class Verdict(str, enum.Enum):
+    OK = "ok"
+    TOO_EARLY = "too_early"  # before the software existed
+    BEHIND = "behind"  # behind the ledger's latest time
+    UNSYNCED_STEP = "unsynced_step"  # stepped while running, no time server vouches for it
+    LEAP = "leap"  # more than max_leap ahead
+
+
+# A jump held, not taken: what a confirmation settles, and what a restart must not forget.
+HELD = (Verdict.UNSYNCED_STEP, Verdict.LEAP)
+
+
+class Outcome(str, enum.Enum):
+    """What became of a clock confirmation."""
+    CONFIRMED = "confirmed"
+    NOTHING_TO_CONFIRM = "nothing_to_confirm"
+    EXPIRED = "expired"
+
+
+# ---------------------------------------------------------------- the kernel's NTP state
+
+STA_UNSYNC = 0x0040
+MAXERROR_LIMIT_US = 16_000_000  # what systemd's timedatectl counts as synchronised
+
+
+class _Timex(ctypes.Structure):
+    # The head of struct timex (adjtimex(2)); the kernel writes about 200 bytes, hence the tail.
+    _fields_ = [("modes", ctypes.c_uint), ("offset", ctypes.c_long), ("freq", ctypes.c_long),
+                ("maxerror", ctypes.c_long), ("esterror", ctypes.c_long), ("status", ctypes.c_int),
+                ("_rest", ctypes.c_byte * 512)]
+
+
+def ntp_synced() -> bool:
+    """Whether the kernel says a time server keeps the clock (what ``timedatectl`` shows as
+    NTPSynchronized). Anything it cannot tell counts as not synchronised: the safe side."""
+    try:
+        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex  # global lookup: a preloaded one wins
+    except (OSError, AttributeError):
+        return False
+    timex = _Timex()
+    if adjtimex(ctypes.byref(timex)) < 0:
+        return False
+    return not timex.status & STA_UNSYNC and timex.maxerror < MAXERROR_LIMIT_US
+
+
+# ---------------------------------------------------------------- the clock
 
 class SafeClock:
     def __init__(self, tz, high_water: dt.datetime | None = None, system=time.time,
-                 monotonic=time.monotonic, max_leap: dt.timedelta = DEFAULT_MAX_LEAP):
+                 monotonic=time.monotonic, max_leap: dt.timedelta = DEFAULT_MAX_LEAP,
+                 synced=ntp_synced, held: bool = False):
+        """``held``: the ledger says the kiosk was holding a jump when it last wrote; a restart
+        does not launder it, so readings are judged as if the kiosk had kept running."""
         self.tz = tz
         self._system = system
         self._monotonic = monotonic
+        self._synced = synced
         self.max_leap = max_leap
         self.high_water = high_water
         self._trusted = (high_water, monotonic())  # the last good time, and when (monotonic) it was
+        self._running = held  # judged a reading already: steps are measured from the trusted time
 
     def system_now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._system(), self.tz)
@@ -42,11 +113,12 @@ class SafeClock:
     def now(self) -> dt.datetime:
         """The time tickets are issued on, in the office timezone; never before the ledger's latest."""
         system = self.system_now()
-        if self._leap(system) is not None:
-            return self._later(self._expected())
-        if self.high_water is None or system >= self.high_water:
+        verdict = self._judge(system)
+        self._running = True
+        if verdict is Verdict.OK:
             self._trusted = (system, self._monotonic())
-        return self._later(system)
+            return self._later(system)
+        return self._later(self._expected() or system)
 
     def advance(self, moment: dt.datetime) -> None:
         """Record that ``moment`` is now in the ledger; the clock will not go back before it."""
@@ -54,41 +126,74 @@ class SafeClock:
             self.high_water = moment
 
     def confirm(self) -> dt.datetime:
-        """Staff say the system clock is right: take it, however far it leapt. Returns it."""
+        """Staff say the system clock is right: take it, however far it stepped. Returns it."""
         system = self.system_now()
         self._trusted = (system, self._monotonic())
+        self._running = True
         self.advance(system)
         return system
 
     @property
+    def verdict(self) -> Verdict:
+        return self._judge(self.system_now())
+
+    @property
     def suspect(self) -> bool:
-        return self.suspect_reason is not None
+        return self.verdict is not Verdict.OK
+
+    @property
+    def confirmable(self) -> bool:
+        return self.verdict in HELD
 
     @property
     def suspect_reason(self) -> str | None:
+        return self.report()[1]
+
+    def report(self) -> tuple[Verdict, str | None]:
+        """The verdict on the system clock now, and why it is suspect with the fix (None if not)."""
         system = self.system_now()
-        if system < EARLIEST_PLAUSIBLE:
+        verdict = self._judge(system)
+        return verdict, self._reason(verdict, system)
+
+    def _reason(self, verdict: Verdict, system: dt.datetime) -> str | None:
+        if verdict is Verdict.OK:
+            return None
+        if verdict is Verdict.TOO_EARLY:
             return f"system clock {system:%Y-%m-%d %H:%M} is before {EARLIEST_PLAUSIBLE:%Y-%m-%d}"
-        leap = self._leap(system)
-        if leap is not None:
-            return (f"system clock {system:%Y-%m-%d %H:%M} is {_span(leap)} ahead of the last trusted time "
-                    f"{self._expected():%Y-%m-%d %H:%M}; tickets go on from the trusted time. Correct the "
-                    "clock, or if it is right run `kiosk clock confirm`")
-        if self.high_water is not None and system < self.high_water - TOLERANCE:
+        if verdict is Verdict.BEHIND:
             return (f"system clock {system:%Y-%m-%d %H:%M} is behind the ledger's latest time "
                     f"{self.high_water.astimezone(self.tz):%Y-%m-%d %H:%M}")
-        return None
+        expected = self._expected()
+        step = system - expected
+        fix = ("; tickets go on from the trusted time. Correct the clock, or if it is right run "
+               "`kiosk clock confirm`")
+        if verdict is Verdict.LEAP:
+            return (f"system clock {system:%Y-%m-%d %H:%M} is {_span(step)} ahead of the last trusted time "
+                    f"{expected:%Y-%m-%d %H:%M}{fix}")
+        way = "ahead of" if step > dt.timedelta(0) else "behind"
+        return (f"system clock {system:%Y-%m-%d %H:%M} was set {_span(abs(step))} {way} the time the kiosk "
+                f"kept ({expected:%Y-%m-%d %H:%M}) and is not synchronised by a time server (NTP){fix}")
 
-    def _expected(self) -> dt.datetime:
+    def _judge(self, system: dt.datetime) -> Verdict:
+        if system < EARLIEST_PLAUSIBLE:
+            return Verdict.TOO_EARLY
+        expected = self._expected()
+        step = None if expected is None else system - expected
+        if step is not None and step > self.max_leap:
+            return Verdict.LEAP
+        if self.high_water is not None and system < self.high_water - TOLERANCE:
+            return Verdict.BEHIND
+        # Asked only for a step, which is rare: the kernel call is cheap, but not needed every second.
+        if step is not None and self._running and abs(step) > MAX_UNSYNCED_STEP and not self._synced():
+            return Verdict.UNSYNCED_STEP
+        return Verdict.OK
+
+    def _expected(self) -> dt.datetime | None:
         """The last good time carried forward by the monotonic clock, which no one can set."""
         moment, since = self._trusted
-        return (moment + dt.timedelta(seconds=self._monotonic() - since)).astimezone(self.tz)
-
-    def _leap(self, system: dt.datetime) -> dt.timedelta | None:
-        if self._trusted[0] is None:
+        if moment is None:
             return None
-        leap = system - self._expected()
-        return leap if leap > self.max_leap else None
+        return (moment + dt.timedelta(seconds=self._monotonic() - since)).astimezone(self.tz)
 
     def _later(self, moment: dt.datetime) -> dt.datetime:
         if self.high_water is None or moment >= self.high_water:
@@ -100,16 +205,70 @@ def _span(delta: dt.timedelta) -> str:
     return f"{delta.days} days" if delta.days >= 2 else f"{delta.total_seconds() / 3600:.0f} hours"
 
 
-def ledger_clock(config, ledger, system=time.time, monotonic=time.monotonic) -> SafeClock:
+def ledger_clock(config, ledger, system=time.time, monotonic=time.monotonic, synced=ntp_synced) -> SafeClock:
     """The clock of every writer and reader of the ledger: the kiosk, staff tools, the agent, the lobby."""
-    return SafeClock(config.tz, ledger.high_water(), system=system, monotonic=monotonic,
-                     max_leap=dt.timedelta(days=config.clock["max_leap_days"]))
+    recorded = ledger.state().get("clock") or {}
+    return SafeClock(config.tz, ledger.high_water(), system=system, monotonic=monotonic, synced=synced,
+                     max_leap=dt.timedelta(days=config.clock["max_leap_days"]),
+                     held=recorded.get("verdict") in HELD)
 
+
+def clock_record(clock: SafeClock, now: dt.datetime) -> dict:
+    """The kiosk's clock as written in ``kiosk_state``: what readers show, and a restart resumes."""
+    verdict, reason = clock.report()
+    return {"suspect": reason is not None, "reason": reason, "day": now.date().isoformat(),
+            "verdict": verdict.value}
+
+
+# ---------------------------------------------------------------- staff confirmations
 
 def confirm_clock(clock: SafeClock, ledger) -> dict:
-    """Staff vouch for the system clock: the clock takes it and the ledger records a ``clock_confirmed`` event."""
+    """Staff vouch for the system clock. A held jump is taken and recorded (a ``clock_confirmed``
+    event and the clock record, in one transaction); anything else is answered and changes nothing."""
+    if not clock.confirmable:
+        now = clock.now()
+        why = f"the clock is suspect for another reason: {clock.suspect_reason}" if clock.suspect else \
+            "the clock is not suspect"
+        return {"ok": False, "outcome": Outcome.NOTHING_TO_CONFIRM.value, "now": _iso(now),
+                "message": f"nothing to confirm: {why}; the kiosk runs on {now:%Y-%m-%d %H:%M} and nothing "
+                           "was changed"}
     was = clock.suspect_reason
     now = clock.confirm()
-    data = {"now": now.isoformat(timespec="seconds"), "was": was}
-    ledger.record_event("clock_confirmed", data, now)
-    return data
+    data = {"now": _iso(now), "was": was}
+    ledger.set_state("clock", clock_record(clock, now), now, ("clock_confirmed", data))
+    return {"ok": True, "outcome": Outcome.CONFIRMED.value, **data}
+
+
+def take_confirmations(clock: SafeClock, ledger) -> None:
+    """The running kiosk answers the confirmations staff or the agent left it. One whose deadline
+    passed (its asker gave up, or the kiosk was down) is expired, never applied later."""
+    for request in ledger.pending_requests("clock_confirm"):
+        now = clock.now()
+        if request.deadline is not None and now > request.deadline:
+            ledger.expire_request(request.id, now)
+            log.warning("clock confirmation expired, not applied", extra={"request_id": request.id,
+                        "requested_at": _iso(request.requested_at)})
+            continue
+        result = confirm_clock(clock, ledger)
+        ledger.request_done(request.id, clock.now(), {"kind": "clock_confirm", **result})
+        log.warning("clock confirmation from staff", extra={"outcome": result["outcome"], "now": result["now"]})
+
+
+def ask_running_kiosk(ledger, clock: SafeClock, wait_s: float) -> dict:
+    """Leave the running kiosk a confirmation and wait for its answer. Unanswered within ``wait_s``
+    it is withdrawn: a confirmation is about the clock now, not whenever the kiosk next looks."""
+    from kiosk.ledger import wait_while
+
+    now = clock.now()
+    request = ledger.add_request("clock_confirm", now, deadline=now + dt.timedelta(seconds=wait_s))
+    wait_while(lambda: ledger.request_pending(request), wait_s)
+    if ledger.expire_request(request, clock.now()):
+        return {"ok": False, "outcome": Outcome.EXPIRED.value, "request_id": request,
+                "message": f"the kiosk did not answer within {wait_s:.0f} s; the confirmation was withdrawn "
+                           "and will not be applied later. Is the kiosk running? Ask again when it is"}
+    return ledger.request_result(request) or {"ok": False, "outcome": Outcome.EXPIRED.value,
+                                              "request_id": request, "message": "the kiosk's answer is gone"}
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat(timespec="seconds")

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+from typing import NamedTuple
 
 from kiosk import db as db_util
 from kiosk.config import Service
@@ -27,7 +28,8 @@ CREATE TABLE IF NOT EXISTS requests (              -- asked by staff or the agen
     id           INTEGER PRIMARY KEY,
     kind         TEXT    NOT NULL CHECK (kind IN ('reprint', 'test_print', 'clock_confirm')),
     ticket_id    INTEGER REFERENCES tickets (id),
-    requested_at INTEGER NOT NULL,
+    requested_at INTEGER NOT NULL,              -- unix ms, the asker's ledger clock
+    deadline     INTEGER,                       -- unix ms; not done by then, it expires (NULL: never)
     UNIQUE (kind, ticket_id)
 );
 """
@@ -71,18 +73,27 @@ WIDEN_REQUESTS = """
 BEGIN IMMEDIATE;
 ALTER TABLE requests RENAME TO requests_v2;
 """ + REQUESTS_TABLE + """
-INSERT INTO requests SELECT * FROM requests_v2;
+INSERT INTO requests (id, kind, ticket_id, requested_at) SELECT id, kind, ticket_id, requested_at FROM requests_v2;
 DROP TABLE requests_v2;
 PRAGMA user_version = 3;
 COMMIT;
 """
 TICKET_COLUMNS = "id, office_id, service, service_day, number, issued_at, status, print_attempts"
+# Events staff tools write (the CLI, the agent, the lobby), stamped by a process that may run on a
+# wrong clock: they never count in the ledger's latest time, which only the kiosk's own records move.
+STAFF_EVENTS = ("quota_set", "ticket_void", "reprint_requested", "request_expired")
 # Events older than this are pruned at start so the SD card never fills.
 EVENT_RETENTION = dt.timedelta(days=90)
 
 
 def to_ms(moment: dt.datetime) -> int:
     return round(moment.timestamp() * 1000)
+
+
+class Request(NamedTuple):
+    id: int
+    requested_at: dt.datetime
+    deadline: dt.datetime | None
 
 
 class Ledger:
@@ -176,14 +187,34 @@ class Ledger:
             return self._db.execute("SELECT 1 FROM requests WHERE kind = 'reprint' AND ticket_id = ?",
                                     (ticket_id,)).fetchone() is not None
 
-    def add_request(self, kind: str, at: dt.datetime) -> int:
-        """The agent or staff ask the running kiosk for a test slip or a clock confirmation; the id to watch."""
+    def add_request(self, kind: str, at: dt.datetime, deadline: dt.datetime | None = None) -> int:
+        """The agent or staff ask the running kiosk for a test slip or a clock confirmation; the id to watch.
+
+        A request with a ``deadline`` that the kiosk has not done by then expires instead."""
         with self._write() as db:
-            return db.execute("INSERT INTO requests (kind, requested_at) VALUES (?, ?)", (kind, to_ms(at))).lastrowid
+            return db.execute("INSERT INTO requests (kind, requested_at, deadline) VALUES (?, ?, ?)",
+                              (kind, to_ms(at), None if deadline is None else to_ms(deadline))).lastrowid
 
     def requests(self, kind: str) -> list[int]:
+        return [r.id for r in self.pending_requests(kind)]
+
+    def pending_requests(self, kind: str) -> list[Request]:
         with self._lock:
-            return [r[0] for r in self._db.execute("SELECT id FROM requests WHERE kind = ? ORDER BY id", (kind,))]
+            rows = self._db.execute("SELECT id, requested_at, deadline FROM requests WHERE kind = ? ORDER BY id",
+                                    (kind,)).fetchall()
+        return [Request(i, self._moment(at), None if deadline is None else self._moment(deadline))
+                for i, at, deadline in rows]
+
+    def expire_request(self, request_id: int, at: dt.datetime) -> bool:
+        """Withdraw a request not done yet (a ``request_expired`` event says so); False if it was done."""
+        with self._write() as db:
+            row = db.execute("SELECT kind FROM requests WHERE id = ?", (request_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
+            self._event(db, at, "request_expired", {"request_id": request_id, "kind": row[0], "ok": False,
+                                                    "outcome": "expired"})
+            return True
 
     def request_done(self, request_id: int, at: dt.datetime, result: dict) -> None:
         with self._write() as db:
@@ -194,7 +225,7 @@ class Ledger:
         """What the kiosk answered to a request it has done (None while pending or pruned)."""
         with self._lock:  # among recent events only: the answer follows its request within seconds
             row = self._db.execute("SELECT data FROM events WHERE id > (SELECT MAX(id) - 1000 FROM events) "
-                                   "AND kind = 'request_done' AND json_extract(data, '$.request_id') = ? "
+                                   "AND kind IN ('request_done', 'request_expired') AND json_extract(data, '$.request_id') = ? "
                                    "ORDER BY id DESC LIMIT 1", (request_id,)).fetchone()
         return None if row is None else json.loads(row[0])
 
@@ -284,12 +315,19 @@ class Ledger:
             return True
 
     def high_water(self) -> dt.datetime | None:
-        """The latest moment recorded in the ledger; the clock never runs before it."""
+        """The latest moment the kiosk recorded in the ledger; the clock never runs before it.
+
+        Staff writes (quota overrides, requests, ``STAFF_EVENTS``) do not count: a staff tool run
+        on a wrong clock must not hold the kiosk at its time."""
+        staff = ", ".join("?" * len(STAFF_EVENTS))
         with self._lock:
             row = self._db.execute("SELECT MAX(m) FROM (SELECT MAX(issued_at) AS m FROM tickets "
-                                   "UNION ALL SELECT MAX(at) FROM events "
-                                   "UNION ALL SELECT MAX(updated_at) FROM kiosk_state)").fetchone()
-        return None if row[0] is None else dt.datetime.fromtimestamp(row[0] / 1000, self.tz)
+                                   f"UNION ALL SELECT MAX(at) FROM events WHERE kind NOT IN ({staff}) "
+                                   "UNION ALL SELECT MAX(updated_at) FROM kiosk_state)", STAFF_EVENTS).fetchone()
+        return None if row[0] is None else self._moment(row[0])
+
+    def _moment(self, ms: int) -> dt.datetime:
+        return dt.datetime.fromtimestamp(ms / 1000, self.tz)
 
     def events_since(self, after_id: int = 0, limit: int = 100) -> list[dict]:
         """Events after the reader's cursor, oldest first: the agent's stream."""
@@ -347,6 +385,9 @@ class Ledger:
             if version == 2:
                 self._db.executescript(WIDEN_REQUESTS)
             self._db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            # Added without a version bump: older software ignores the column, so the file stays theirs too.
+            if "deadline" not in {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}:
+                self._db.execute("ALTER TABLE requests ADD COLUMN deadline INTEGER")
 
 
 def _connect(path: str) -> sqlite3.Connection:

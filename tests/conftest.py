@@ -60,6 +60,10 @@ class FakeSystemClock:
     def __init__(self, moment: dt.datetime):
         self.value = moment.timestamp()
         self.elapsed = 0.0
+        self.ntp_synced = False  # what adjtimex(2) would say: a time server keeps this clock
+
+    def ntp_state(self) -> bool:
+        return self.ntp_synced
 
     def set(self, moment: dt.datetime) -> None:
         self.value = moment.timestamp()

@@ -4,7 +4,7 @@ import datetime as dt
 
 from conftest import JAKARTA, FakeSystemClock, at
 
-from kiosk.clock import SafeClock
+from kiosk.clock import SafeClock, Verdict
 
 
 def test_runs_on_system_clock_when_it_is_ahead_of_the_ledger():
@@ -15,9 +15,11 @@ def test_runs_on_system_clock_when_it_is_ahead_of_the_ledger():
 
 def test_behind_the_ledger_runs_on_ledger_time_and_is_suspect():
     system = FakeSystemClock(at("2026-11-20 06:00"))  # three days behind after a power cut
-    clock = SafeClock(JAKARTA, at("2026-11-23 10:00"), system=system)
+    clock = SafeClock(JAKARTA, at("2026-11-23 10:00"), system=system, monotonic=system.monotonic)
     assert clock.now() == at("2026-11-23 10:00")
     assert "behind the ledger's latest time 2026-11-23 10:00" in clock.suspect_reason
+    system.advance(dt.timedelta(minutes=30))  # time passes by the monotonic clock: the day can roll
+    assert clock.now() == at("2026-11-23 10:30") and clock.suspect
 
 
 def test_small_backward_step_is_not_suspect():
@@ -48,9 +50,19 @@ def test_recovers_when_system_clock_catches_up():
 
 # ---------------------------------------------------------------- leaps ahead
 
-def clock_at(system, high_water, days=14):
+class Kernel:
+    """The kernel's NTP state as adjtimex(2) reports it: the one thing here no test can set for real."""
+
+    def __init__(self, synced=False):
+        self.synced = synced
+
+    def __call__(self):
+        return self.synced
+
+
+def clock_at(system, high_water, days=14, kernel=None, held=False):
     return SafeClock(JAKARTA, high_water, system=system, monotonic=system.monotonic,
-                     max_leap=dt.timedelta(days=days))
+                     max_leap=dt.timedelta(days=days), synced=kernel or Kernel(), held=held)
 
 
 def test_a_year_ahead_is_not_taken_and_says_how_to_fix_it():
@@ -65,18 +77,65 @@ def test_a_year_ahead_is_not_taken_and_says_how_to_fix_it():
 
 def test_a_leap_while_running_keeps_time_by_the_monotonic_clock():
     system = FakeSystemClock(at("2026-11-23 09:00"))
-    clock = clock_at(system, at("2026-11-23 08:00"))
+    clock = clock_at(system, at("2026-11-23 08:00"), kernel=Kernel(synced=True))
     assert clock.now() == at("2026-11-23 09:00")
-    system.set(at("2027-11-23 09:00"))
+    system.set(at("2027-11-23 09:00"))  # even a time server is not believed a year ahead
     system.advance(dt.timedelta(hours=1))
-    assert clock.now() == at("2026-11-23 10:00") and clock.suspect
+    assert clock.now() == at("2026-11-23 10:00") and clock.verdict == Verdict.LEAP
 
 
-def test_a_step_within_the_limit_is_taken():
-    system = FakeSystemClock(at("2026-11-20 17:00"))  # booted on the last saved time; NTP then steps it
+def test_at_start_a_step_within_the_limit_is_taken():
+    system = FakeSystemClock(at("2026-12-01 08:00"))  # eleven days off for Lebaran, an RTC kept the date
     clock = clock_at(system, at("2026-11-20 16:55"))
-    system.set(at("2026-12-01 08:00"))  # eleven days: a Lebaran closure with the kiosk off
     assert clock.now() == at("2026-12-01 08:00") and not clock.suspect
+
+
+def test_a_ten_day_typo_while_running_is_held_until_corrected():
+    system = FakeSystemClock(at("2026-12-03 08:00"))
+    clock = clock_at(system, at("2026-12-02 16:00"))
+    assert clock.now() == at("2026-12-03 08:00")
+    system.set(at("2026-12-13 08:05"))  # `date -s` with a 1 for a 0, no network
+    assert clock.now() == at("2026-12-03 08:00") and clock.verdict == Verdict.UNSYNCED_STEP
+    assert "set 10 days ahead of the time the kiosk kept (2026-12-03 08:00)" in clock.suspect_reason
+    assert "kiosk clock confirm" in clock.suspect_reason and clock.confirmable
+    system.advance(dt.timedelta(minutes=10))
+    system.set(at("2026-12-03 08:10"))  # corrected
+    assert clock.now() == at("2026-12-03 08:10") and not clock.suspect
+
+
+def test_a_step_back_while_running_is_held_too():
+    system = FakeSystemClock(at("2026-12-03 08:00"))
+    clock = clock_at(system, at("2026-12-02 16:00"))
+    clock.now()
+    system.set(at("2026-12-02 20:00"))  # still after the ledger, but yesterday: a served day
+    assert clock.now() == at("2026-12-03 08:00") and clock.verdict == Verdict.UNSYNCED_STEP
+    assert "set 12 hours behind the time the kiosk kept" in clock.suspect_reason
+
+
+def test_an_ntp_catch_up_is_taken_without_staff():
+    system = FakeSystemClock(at("2026-11-20 17:00"))  # booted Monday on Friday's saved time
+    kernel = Kernel()
+    clock = clock_at(system, at("2026-11-20 16:55"), kernel=kernel)
+    assert clock.now() == at("2026-11-20 17:00")
+    system.set(at("2026-11-23 07:30"))  # timesyncd steps the clock and clears STA_UNSYNC
+    kernel.synced = True
+    assert clock.now() == at("2026-11-23 07:30") and not clock.suspect
+
+
+def test_a_small_hand_correction_is_taken():
+    system = FakeSystemClock(at("2026-12-03 08:00"))
+    clock = clock_at(system, at("2026-12-02 16:00"))
+    clock.now()
+    system.set(at("2026-12-03 09:30"))  # an RTC that drifted, put right by hand
+    assert clock.now() == at("2026-12-03 09:30") and not clock.suspect
+
+
+def test_a_jump_held_before_a_restart_is_still_held_after_it():
+    system = FakeSystemClock(at("2026-12-13 08:30"))  # the typo is still there after a power cut
+    clock = clock_at(system, at("2026-12-03 08:20"), held=True)
+    assert clock.now() == at("2026-12-03 08:20") and clock.verdict == Verdict.UNSYNCED_STEP
+    system.set(at("2026-12-03 08:40"))
+    assert clock.now() == at("2026-12-03 08:40") and not clock.suspect
 
 
 def test_a_quiet_kiosk_running_for_weeks_is_not_a_leap():
@@ -87,7 +146,7 @@ def test_a_quiet_kiosk_running_for_weeks_is_not_a_leap():
     assert clock.now() == at("2026-12-23 09:00") and not clock.suspect
 
 
-def test_a_corrected_clock_is_taken_again():
+def test_a_corrected_leap_is_taken_again():
     system = FakeSystemClock(at("2027-11-23 09:00"))
     clock = clock_at(system, at("2026-11-23 09:00"))
     assert clock.suspect
