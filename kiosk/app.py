@@ -16,7 +16,8 @@ import time
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
-from kiosk.clock import SafeClock, clock_record, ledger_clock, ntp_synced, take_confirmations
+from kiosk.clock import (SafeClock, clock_record, expire_confirmations, ledger_clock, ntp_synced,
+                         take_confirmations)
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
@@ -368,6 +369,7 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
     ledger = Ledger(config.ledger_path, config.office_id, tz)
     clock = ledger_clock(config, ledger, system=system_clock, monotonic=monotonic, synced=ntp_state)
     ledger.prune_events(clock.now())
+    expire_confirmations(clock, ledger)  # asked while no kiosk ran: never applied later
     b = config.buttons
     guard = PressGuard(b["cooldown_ms"] / 1000, b["burst_max_tickets"], b["burst_window_minutes"] * 60)
     layout.prepare(os.path.join(config.data_dir, "cache"))

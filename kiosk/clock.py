@@ -29,6 +29,7 @@ the ledger's latest time at all (``Ledger.high_water``).
 import ctypes
 import datetime as dt
 import enum
+import functools
 import logging
 import time
 
@@ -80,14 +81,21 @@ class _Timex(ctypes.Structure):
 def ntp_synced() -> bool:
     """Whether the kernel says a time server keeps the clock (what ``timedatectl`` shows as
     NTPSynchronized). Anything it cannot tell counts as not synchronised: the safe side."""
-    try:
-        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex  # global lookup: a preloaded one wins
-    except (OSError, AttributeError):
+    adjtimex = _adjtimex()
+    if adjtimex is None:
         return False
     timex = _Timex()
     if adjtimex(ctypes.byref(timex)) < 0:
         return False
     return not timex.status & STA_UNSYNC and timex.maxerror < MAXERROR_LIMIT_US
+
+
+@functools.cache
+def _adjtimex():
+    try:
+        return ctypes.CDLL(None, use_errno=True).adjtimex  # the global lookup: a preloaded one wins
+    except (OSError, AttributeError):
+        return None  # not Linux
 
 
 # ---------------------------------------------------------------- the clock
@@ -239,16 +247,20 @@ def confirm_clock(clock: SafeClock, ledger) -> dict:
     return {"ok": True, "outcome": Outcome.CONFIRMED.value, **data}
 
 
-def take_confirmations(clock: SafeClock, ledger) -> None:
-    """The running kiosk answers the confirmations staff or the agent left it. One whose deadline
-    passed (its asker gave up, or the kiosk was down) is expired, never applied later."""
+def expire_confirmations(clock: SafeClock, ledger) -> None:
+    """At the kiosk's start: every confirmation still pending was asked while no kiosk ran to answer
+    it (its asker gave up, or was killed before it could withdraw it). It vouched for the clock of
+    then, not of now, so it expires unapplied. Not judged by its deadline: that is a time on a clock
+    in question, and after a power cut the clock may read earlier than when it was asked."""
     for request in ledger.pending_requests("clock_confirm"):
-        now = clock.now()
-        if request.deadline is not None and now > request.deadline:
-            ledger.expire_request(request.id, now)
-            log.warning("clock confirmation expired, not applied", extra={"request_id": request.id,
-                        "requested_at": _iso(request.requested_at)})
-            continue
+        if ledger.expire_request(request.id, clock.now()):
+            log.warning("clock confirmation from before the start expired, not applied",
+                        extra={"request_id": request.id, "requested_at": _iso(request.requested_at)})
+
+
+def take_confirmations(clock: SafeClock, ledger) -> None:
+    """The running kiosk answers, at its next look, the confirmations staff or the agent left it."""
+    for request in ledger.pending_requests("clock_confirm"):
         result = confirm_clock(clock, ledger)
         ledger.request_done(request.id, clock.now(), {"kind": "clock_confirm", **result})
         log.warning("clock confirmation from staff", extra={"outcome": result["outcome"], "now": result["now"]})

@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS requests (              -- asked by staff or the agen
     kind         TEXT    NOT NULL CHECK (kind IN ('reprint', 'test_print', 'clock_confirm')),
     ticket_id    INTEGER REFERENCES tickets (id),
     requested_at INTEGER NOT NULL,              -- unix ms, the asker's ledger clock
-    deadline     INTEGER,                       -- unix ms; not done by then, it expires (NULL: never)
+    deadline     INTEGER,                       -- unix ms; not done by then, the asker withdraws it
     UNIQUE (kind, ticket_id)
 );
 """
@@ -190,7 +190,7 @@ class Ledger:
     def add_request(self, kind: str, at: dt.datetime, deadline: dt.datetime | None = None) -> int:
         """The agent or staff ask the running kiosk for a test slip or a clock confirmation; the id to watch.
 
-        A request with a ``deadline`` that the kiosk has not done by then expires instead."""
+        ``deadline``: when the asker stops waiting and withdraws it (``expire_request``)."""
         with self._write() as db:
             return db.execute("INSERT INTO requests (kind, requested_at, deadline) VALUES (?, ?, ?)",
                               (kind, to_ms(at), None if deadline is None else to_ms(deadline))).lastrowid

@@ -1,10 +1,14 @@
-"""SafeClock alone; the kiosk-level behaviour (behind and ahead) is in test_kiosk.py."""
+"""SafeClock and the ledger's latest time in-process; the real kiosk process is in test_clock_faults.py
+and test_clock_steps.py, the kiosk-level behaviour in test_kiosk.py."""
 
 import datetime as dt
 
+import pytest
 from conftest import JAKARTA, FakeSystemClock, at
 
-from kiosk.clock import SafeClock, Verdict
+from kiosk.clock import SafeClock, Verdict, confirm_clock, expire_confirmations, take_confirmations
+from kiosk.config import Service
+from kiosk.ledger import Ledger
 
 
 def test_runs_on_system_clock_when_it_is_ahead_of_the_ledger():
@@ -168,3 +172,48 @@ def test_the_limit_is_the_configured_one():
     system = FakeSystemClock(at("2026-11-26 09:00"))
     assert clock_at(system, at("2026-11-23 09:00"), days=2).suspect
     assert not clock_at(system, at("2026-11-23 09:00"), days=4).suspect
+
+
+# ---------------------------------------------------------------- the ledger's latest time, confirmations
+
+B = Service("B", "Kartu Keluarga", 150, None, None, ())
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    led = Ledger(str(tmp_path / "ledger.sqlite3"), "serang-kota", JAKARTA)
+    yield led
+    led.close()
+
+
+def test_staff_writes_never_move_the_ledgers_latest_time(ledger):
+    ledger.issue_ticket(B, [dt.date(2026, 12, 3)], at("2026-12-03 08:00"))
+    wrong = at("2026-12-14 08:00")  # a staff tool on a clock eleven days ahead
+    ledger.set_quota(B, dt.date(2026, 12, 14), 20, wrong)
+    ledger.request_reprint("B", dt.date(2026, 12, 3), 1, wrong)
+    ledger.void("B", dt.date(2026, 12, 3), 1, wrong, "double")
+    ledger.expire_request(ledger.add_request("clock_confirm", wrong), wrong)
+    assert ledger.high_water() == at("2026-12-03 08:00")
+
+
+def test_a_confirmation_with_nothing_held_changes_nothing(ledger):
+    ledger.issue_ticket(B, [dt.date(2026, 12, 3)], at("2026-12-03 08:00"))
+    system = FakeSystemClock(at("2026-12-03 09:00"))
+    before = ledger.events_since(0)
+    answer = confirm_clock(clock_at(system, ledger.high_water()), ledger)
+    assert (answer["ok"], answer["outcome"]) == (False, "nothing_to_confirm")
+    assert "nothing to confirm: the clock is not suspect" in answer["message"]
+    assert ledger.events_since(0) == before and ledger.state() == {}
+
+
+def test_a_confirmation_pending_at_the_start_is_expired_not_applied(ledger):
+    ledger.issue_ticket(B, [dt.date(2026, 12, 3)], at("2026-12-03 08:00"))
+    asked = at("2026-12-03 09:00")  # the kiosk was off; its asker was killed before it withdrew it
+    late = ledger.add_request("clock_confirm", asked, deadline=asked + dt.timedelta(seconds=5))
+    system = FakeSystemClock(at("2027-12-03 08:10"))  # a year ahead when the kiosk starts
+    clock = clock_at(system, ledger.high_water())  # earlier than the deadline: not what decides
+    expire_confirmations(clock, ledger)
+    take_confirmations(clock, ledger)
+    assert not ledger.request_pending(late) and clock.verdict == Verdict.LEAP
+    assert ledger.request_result(late)["outcome"] == "expired"
+    assert "clock_confirmed" not in [e["kind"] for e in ledger.events_since(0)]

@@ -243,8 +243,8 @@ def test_an_unanswered_confirmation_is_withdrawn_not_applied_at_the_next_start(c
         agent_handlers(config).confirm_clock({})  # MQTT confirm_clock, nobody there to take it
     assert refused.value.code == "kiosk_busy" and "withdrawn" in str(refused.value)
     asker_died = Ledger(str(tmp_path / "ledger.sqlite3"), "serang-kota", JAKARTA)
-    asked = real_now() - dt.timedelta(minutes=1)  # an asker killed before it could withdraw
-    asker_died.add_request("clock_confirm", asked, deadline=asked + dt.timedelta(seconds=5))
+    asked = real_now()  # an asker killed before it could withdraw; its deadline not yet passed
+    asker_died.add_request("clock_confirm", asked, deadline=asked + dt.timedelta(minutes=5))
     asker_died.close()
     pi.set("+365d")
     ahead = Run(config, pi.env())  # comes back a year ahead: neither old confirmation may take it
