@@ -16,8 +16,7 @@ import time
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
-from kiosk.clock import (SafeClock, clock_record, expire_confirmations, ledger_clock, ntp_synced,
-                         take_confirmations)
+from kiosk.clock import SafeClock, clock_record, expire_confirmations, ledger_clock, ntp_synced, take_confirmations
 from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger

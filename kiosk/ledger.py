@@ -225,7 +225,8 @@ class Ledger:
         """What the kiosk answered to a request it has done (None while pending or pruned)."""
         with self._lock:  # among recent events only: the answer follows its request within seconds
             row = self._db.execute("SELECT data FROM events WHERE id > (SELECT MAX(id) - 1000 FROM events) "
-                                   "AND kind IN ('request_done', 'request_expired') AND json_extract(data, '$.request_id') = ? "
+                                   "AND kind IN ('request_done', 'request_expired') "
+                                   "AND json_extract(data, '$.request_id') = ? "
                                    "ORDER BY id DESC LIMIT 1", (request_id,)).fetchone()
         return None if row is None else json.loads(row[0])
 
