@@ -117,9 +117,9 @@ class Handlers:
         """Never left queued: a confirmation is about the clock now, not whenever the kiosk next runs."""
         with self._ledger() as ledger:
             answer = ask_running_kiosk(ledger, self._clock(ledger), KIOSK_ANSWER_WAIT_S)
-        if answer["outcome"] == Outcome.NOTHING_TO_CONFIRM:
+        if answer.get("outcome") == Outcome.NOTHING_TO_CONFIRM:
             raise CommandError("nothing_to_confirm", answer["message"])
-        if answer["outcome"] == Outcome.EXPIRED:
+        if answer.get("outcome") == Outcome.EXPIRED:
             raise CommandError("kiosk_busy", answer["message"])
         return answer
 

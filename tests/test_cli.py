@@ -122,3 +122,11 @@ def wait_for_tickets(data_dir, n):
             return
         time.sleep(0.05)
     raise AssertionError(f"fewer than {n} printed tickets after 30 s")
+
+
+def test_clock_confirm_with_nothing_to_confirm_changes_nothing(config, tmp_path):
+    before = ledger_rows(tmp_path)
+    result = kiosk("clock", "confirm", "--config", str(config))
+    assert result.returncode == 1, result.stdout
+    assert "nothing to confirm: the clock is not suspect" in result.stderr and "Traceback" not in result.stderr
+    assert ledger_rows(tmp_path) == before
