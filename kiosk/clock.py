@@ -170,7 +170,9 @@ class SafeClock:
             return f"system clock {system:%Y-%m-%d %H:%M} is before {EARLIEST_PLAUSIBLE:%Y-%m-%d}"
         if verdict is Verdict.BEHIND:
             return (f"system clock {system:%Y-%m-%d %H:%M} is behind the ledger's latest time "
-                    f"{self.high_water.astimezone(self.tz):%Y-%m-%d %H:%M}")
+                    f"{self.high_water.astimezone(self.tz):%Y-%m-%d %H:%M}; tickets go on from the ledger's time "
+                    "until a time server sets the clock, or staff set it (`date -s`, then `kiosk clock confirm` "
+                    "if the kiosk asks)")
         expected = self._expected()
         step = system - expected
         fix = ("; tickets go on from the trusted time. Correct the clock, or if it is right run "
