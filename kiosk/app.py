@@ -302,7 +302,9 @@ class Kiosk:
         # record, so a restart judges the clock as this run did.
         value = clock_record(self.clock, self.clock.now())
         event = "clock_suspect" if value["suspect"] else None
-        if self._record_state("clock", (value["verdict"], value["day"]), value, event, value):
+        verdict = (value["verdict"], value["day"], self.clock.steps)
+        news = {key: value[key] for key in ("suspect", "reason", "day", "verdict")}  # not the kept time
+        if self._record_state("clock", verdict, value, event, news):
             if value["suspect"]:
                 log.warning("clock suspect", extra={"reason": value["reason"]})
 

@@ -19,7 +19,10 @@ reading of the system clock against it:
   until the clock is corrected or staff confirm it (``kiosk clock confirm``).
   An NTP catch-up after a weekend off is synchronised, so it is taken;
 - the first reading after a start, when the kiosk was off for an unknown
-  time: anything up to ``max_leap`` ahead is taken.
+  time (the Pi rebooted): anything up to ``max_leap`` ahead is taken. After
+  a restart within one boot, the time the last run kept is carried on by
+  the monotonic clock (the kernel's, the same for every process), so the
+  rule above still holds.
 
 Nothing of a jump not taken reaches the ledger: every writer stamps its
 rows with this clock (``ledger_clock``), and staff writes do not count in
@@ -103,9 +106,10 @@ def _adjtimex():
 class SafeClock:
     def __init__(self, tz, high_water: dt.datetime | None = None, system=time.time,
                  monotonic=time.monotonic, max_leap: dt.timedelta = DEFAULT_MAX_LEAP,
-                 synced=ntp_synced, held: bool = False):
+                 synced=ntp_synced, held: bool = False, kept: tuple[dt.datetime, float] | None = None):
         """``held``: the ledger says the kiosk was holding a jump when it last wrote; a restart
-        does not launder it, so readings are judged as if the kiosk had kept running."""
+        does not launder it, so readings are judged as if the kiosk had kept running.
+        ``kept``: the time a kiosk process of this boot kept, and the monotonic reading then."""
         self.tz = tz
         self._system = system
         self._monotonic = monotonic
@@ -114,6 +118,9 @@ class SafeClock:
         self.high_water = high_water
         self._trusted = (high_water, monotonic())  # the last good time, and when (monotonic) it was
         self._running = held  # judged a reading already: steps are measured from the trusted time
+        self.steps = 0  # steps of the system clock taken: the record of the kept time is rewritten
+        if kept is not None and kept[1] <= self._trusted[1]:
+            self._trusted, self._running = kept, True
 
     def system_now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._system(), self.tz)
@@ -124,6 +131,9 @@ class SafeClock:
         verdict = self._judge(system)
         self._running = True
         if verdict is Verdict.OK:
+            expected = self._expected()
+            if expected is not None and abs(system - expected) > TOLERANCE:
+                self.steps += 1
             self._trusted = (system, self._monotonic())
             return self._later(system)
         return self._later(self._expected() or system)
@@ -220,14 +230,37 @@ def ledger_clock(config, ledger, system=time.time, monotonic=time.monotonic, syn
     recorded = ledger.state().get("clock") or {}
     return SafeClock(config.tz, ledger.high_water(), system=system, monotonic=monotonic, synced=synced,
                      max_leap=dt.timedelta(days=config.clock["max_leap_days"]),
-                     held=recorded.get("verdict") in HELD)
+                     held=recorded.get("verdict") in HELD, kept=_kept(recorded, monotonic))
 
 
 def clock_record(clock: SafeClock, now: dt.datetime) -> dict:
     """The kiosk's clock as written in ``kiosk_state``: what readers show, and a restart resumes."""
     verdict, reason = clock.report()
-    return {"suspect": reason is not None, "reason": reason, "day": now.date().isoformat(),
-            "verdict": verdict.value}
+    record = {"suspect": reason is not None, "reason": reason, "day": now.date().isoformat(),
+              "verdict": verdict.value}
+    boot = _boot_id()
+    if clock._monotonic is time.monotonic and boot is not None:  # only the kernel's is shared by processes
+        record.update(boot_id=boot, kept_at=_iso(now), monotonic=time.monotonic())
+    return record
+
+
+def _kept(recorded: dict, monotonic) -> tuple[dt.datetime, float] | None:
+    """The time recorded by a process of this boot, to carry on by the monotonic clock; else None."""
+    if monotonic is not time.monotonic or recorded.get("boot_id") is None or recorded["boot_id"] != _boot_id():
+        return None
+    try:
+        return dt.datetime.fromisoformat(recorded["kept_at"]), float(recorded["monotonic"])
+    except (KeyError, TypeError, ValueError):
+        return None  # a record from older software, or damaged: judged as after a reboot
+
+
+@functools.cache
+def _boot_id() -> str | None:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None  # not Linux: every start counts as after a reboot
 
 
 # ---------------------------------------------------------------- staff confirmations

@@ -217,3 +217,23 @@ def test_a_confirmation_pending_at_the_start_is_expired_not_applied(ledger):
     assert not ledger.request_pending(late) and clock.verdict == Verdict.LEAP
     assert ledger.request_result(late)["outcome"] == "expired"
     assert "clock_confirmed" not in [e["kind"] for e in ledger.events_since(0)]
+
+
+def test_a_restart_within_one_boot_carries_the_kept_time_on(ledger):
+    import time
+    import types
+
+    from kiosk.clock import clock_record, ledger_clock
+
+    config = types.SimpleNamespace(tz=JAKARTA, clock={"max_leap_days": 14})
+    system = FakeSystemClock(at("2026-12-03 08:00"))
+    ledger.issue_ticket(B, [dt.date(2026, 12, 3)], at("2026-12-03 07:00"))
+    kiosk = SafeClock(JAKARTA, ledger.high_water(), system=system, monotonic=time.monotonic, synced=Kernel())
+    now = kiosk.now()
+    ledger.set_state("clock", clock_record(kiosk, now), now)  # what the kiosk writes, with the kernel's monotonic
+    system.set(at("2026-12-13 08:00"))  # set while the kiosk was stopped; the Pi did not reboot
+    restarted = ledger_clock(config, ledger, system=system, synced=Kernel())
+    assert now <= restarted.now() < now + dt.timedelta(seconds=5)  # the kept time, carried on
+    assert restarted.verdict == Verdict.UNSYNCED_STEP
+    rebooted = ledger_clock(config, ledger, system=system, monotonic=system.monotonic, synced=Kernel())
+    assert rebooted.now() == at("2026-12-13 08:00") and not rebooted.suspect  # off for a time no clock measured

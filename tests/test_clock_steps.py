@@ -200,6 +200,19 @@ def test_a_ten_day_typo_is_held_across_a_power_cut_and_the_correction_is_taken(c
     assert paper_days(tmp_path) == [day().replace("-", "")] * 4
 
 
+def test_a_typo_made_while_the_kiosk_was_stopped_is_held_at_its_start(config, tmp_path, pi):
+    first = Run(config, pi.env())
+    assert first.press()[:2] == (day(), 1)
+    first.power_cut()  # the kiosk stopped (a crash, `systemctl stop`); the Pi did not reboot
+    pi.set("+10d")
+    again = Run(config, pi.env())  # the time the last run kept, carried by the kernel's monotonic clock
+    assert again.press()[:2] == (day(), 2), "a ticket for the typo's day"
+    seen = status(config, pi.env())["clock"]
+    assert seen["suspect"] and "set 10 days ahead of the time the kiosk kept" in seen["reason"]
+    again.power_cut()
+    assert high_water(tmp_path) < real_now() + dt.timedelta(minutes=5), "the typo reached the ledger"
+
+
 def test_an_ntp_step_while_running_is_taken_without_staff(config, tmp_path, pi):
     running = Run(config, pi.env())
     assert running.press()[:2] == (day(), 1)
