@@ -152,6 +152,11 @@ class SafeClock:
         return system
 
     @property
+    def kernel_monotonic(self) -> bool:
+        """Whether this clock counts by the kernel's monotonic clock, which every process of a boot shares."""
+        return self._monotonic is time.monotonic
+
+    @property
     def verdict(self) -> Verdict:
         return self._judge(self.system_now())
 
@@ -239,7 +244,7 @@ def clock_record(clock: SafeClock, now: dt.datetime) -> dict:
     record = {"suspect": reason is not None, "reason": reason, "day": now.date().isoformat(),
               "verdict": verdict.value}
     boot = _boot_id()
-    if clock._monotonic is time.monotonic and boot is not None:  # only the kernel's is shared by processes
+    if clock.kernel_monotonic and boot is not None:
         record.update(boot_id=boot, kept_at=_iso(now), monotonic=time.monotonic())
     return record
 
