@@ -54,11 +54,12 @@ class Verdict(str, enum.Enum):
     TOO_EARLY = "too_early"  # before the software existed
     BEHIND = "behind"  # behind the ledger's latest time
     UNSYNCED_STEP = "unsynced_step"  # stepped while running, no time server vouches for it
+    STEP_BACK = "step_back"  # set back while running, before the ledger's latest time
     LEAP = "leap"  # more than max_leap ahead
 
 
 # A jump held, not taken: what a confirmation settles, and what a restart must not forget.
-HELD = (Verdict.UNSYNCED_STEP, Verdict.LEAP)
+HELD = (Verdict.UNSYNCED_STEP, Verdict.STEP_BACK, Verdict.LEAP)
 
 
 class Outcome(str, enum.Enum):
@@ -106,10 +107,11 @@ def _adjtimex():
 class SafeClock:
     def __init__(self, tz, high_water: dt.datetime | None = None, system=time.time,
                  monotonic=time.monotonic, max_leap: dt.timedelta = DEFAULT_MAX_LEAP,
-                 synced=ntp_synced, held: bool = False, kept: tuple[dt.datetime, float] | None = None):
+                 synced=ntp_synced, held: bool = False, kept: tuple[dt.datetime, float, bool] | None = None):
         """``held``: the ledger says the kiosk was holding a jump when it last wrote; a restart
         does not launder it, so readings are judged as if the kiosk had kept running.
-        ``kept``: the time a kiosk process of this boot kept, and the monotonic reading then."""
+        ``kept``: the time a kiosk process of this boot kept, the monotonic reading then, and
+        whether that time was read from the system clock (not the ledger's, while behind)."""
         self.tz = tz
         self._system = system
         self._monotonic = monotonic
@@ -118,9 +120,10 @@ class SafeClock:
         self.high_water = high_water
         self._trusted = (high_water, monotonic())  # the last good time, and when (monotonic) it was
         self._running = held  # judged a reading already: steps are measured from the trusted time
+        self._read = False  # the trusted time was a system reading, not the ledger's latest time
         self.steps = 0  # steps of the system clock taken: the record of the kept time is rewritten
         if kept is not None and kept[1] <= self._trusted[1]:
-            self._trusted, self._running = kept, True
+            self._trusted, self._read, self._running = kept[:2], kept[2], True
 
     def system_now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self._system(), self.tz)
@@ -134,7 +137,7 @@ class SafeClock:
             expected = self._expected()
             if expected is not None and abs(system - expected) > TOLERANCE:
                 self.steps += 1
-            self._trusted = (system, self._monotonic())
+            self._trusted, self._read = (system, self._monotonic()), True
             return self._later(system)
         return self._later(self._expected() or system)
 
@@ -144,11 +147,11 @@ class SafeClock:
             self.high_water = moment
 
     def confirm(self) -> dt.datetime:
-        """Staff say the system clock is right: take it, however far it stepped. Returns it."""
+        """Staff say the system clock is right: take it, however far it stepped, back before the
+        ledger's latest time too (the later times were the wrong ones). Returns it."""
         system = self.system_now()
-        self._trusted = (system, self._monotonic())
-        self._running = True
-        self.advance(system)
+        self._trusted, self._read, self._running = (system, self._monotonic()), True, True
+        self.high_water = system  # the latest time now, also when it is earlier than the last one
         return system
 
     @property
@@ -195,6 +198,11 @@ class SafeClock:
         if verdict is Verdict.LEAP:
             return (f"system clock {system:%Y-%m-%d %H:%M} is {_span(step)} ahead of the last trusted time "
                     f"{expected:%Y-%m-%d %H:%M}{fix}")
+        if verdict is Verdict.STEP_BACK:
+            return (f"system clock {system:%Y-%m-%d %H:%M} was set {_span(-step)} back from the time the kiosk "
+                    f"kept ({expected:%Y-%m-%d %H:%M}), behind the ledger's latest time "
+                    f"{self.high_water.astimezone(self.tz):%Y-%m-%d %H:%M}; tickets go on from the kept time. "
+                    "Correct the clock, or if it is right (the later date was wrong) run `kiosk clock confirm`")
         way = "ahead of" if step > dt.timedelta(0) else "behind"
         return (f"system clock {system:%Y-%m-%d %H:%M} was set {_span(abs(step))} {way} the time the kiosk "
                 f"kept ({expected:%Y-%m-%d %H:%M}) and is not synchronised by a time server (NTP){fix}")
@@ -207,6 +215,10 @@ class SafeClock:
         if step is not None and step > self.max_leap:
             return Verdict.LEAP
         if self.high_water is not None and system < self.high_water - TOLERANCE:
+            # Set back by hand while running, from a time read off this clock: a typo, or the
+            # correction of a date confirmed by mistake. Booted behind, it is just behind.
+            if self._read and self._running and step is not None and step < -MAX_UNSYNCED_STEP:
+                return Verdict.STEP_BACK
             return Verdict.BEHIND
         # Asked only for a step, which is rare: the kernel call is cheap, but not needed every second.
         if step is not None and self._running and abs(step) > MAX_UNSYNCED_STEP and not self._synced():
@@ -227,7 +239,8 @@ class SafeClock:
 
 
 def _span(delta: dt.timedelta) -> str:
-    return f"{delta.days} days" if delta.days >= 2 else f"{delta.total_seconds() / 3600:.0f} hours"
+    hours = delta.total_seconds() / 3600
+    return f"{hours / 24:.0f} days" if hours >= 47.5 else f"{hours:.0f} hours"
 
 
 def ledger_clock(config, ledger, system=time.time, monotonic=time.monotonic, synced=ntp_synced) -> SafeClock:
@@ -245,16 +258,17 @@ def clock_record(clock: SafeClock, now: dt.datetime) -> dict:
               "verdict": verdict.value}
     boot = _boot_id()
     if clock.kernel_monotonic and boot is not None:
-        record.update(boot_id=boot, kept_at=_iso(now), monotonic=time.monotonic())
+        record.update(boot_id=boot, kept_at=_iso(now), monotonic=time.monotonic(), kept_read=clock._read)
     return record
 
 
-def _kept(recorded: dict, monotonic) -> tuple[dt.datetime, float] | None:
+def _kept(recorded: dict, monotonic) -> tuple[dt.datetime, float, bool] | None:
     """The time recorded by a process of this boot, to carry on by the monotonic clock; else None."""
     if monotonic is not time.monotonic or recorded.get("boot_id") is None or recorded["boot_id"] != _boot_id():
         return None
     try:
-        return dt.datetime.fromisoformat(recorded["kept_at"]), float(recorded["monotonic"])
+        return (dt.datetime.fromisoformat(recorded["kept_at"]), float(recorded["monotonic"]),
+                recorded.get("kept_read") is True)
     except (KeyError, TypeError, ValueError):
         return None  # a record from older software, or damaged: judged as after a reboot
 
@@ -280,10 +294,13 @@ def confirm_clock(clock: SafeClock, ledger) -> dict:
         return {"ok": False, "outcome": Outcome.NOTHING_TO_CONFIRM.value, "now": _iso(now),
                 "message": f"nothing to confirm: {why}; the kiosk runs on {now:%Y-%m-%d %H:%M} and nothing "
                            "was changed"}
-    was = clock.suspect_reason
+    verdict, was = clock.report()
     now = clock.confirm()
     data = {"now": _iso(now), "was": was}
-    ledger.set_state("clock", clock_record(clock, now), now, ("clock_confirmed", data))
+    if verdict is Verdict.STEP_BACK:  # the ledger's later times were wrong: they no longer count
+        ledger.set_latest_time(now, clock_record(clock, now), ("clock_confirmed", data))
+    else:
+        ledger.set_state("clock", clock_record(clock, now), now, ("clock_confirmed", data))
     return {"ok": True, "outcome": Outcome.CONFIRMED.value, **data}
 
 

@@ -321,16 +321,34 @@ class Ledger:
         """The latest moment the kiosk recorded in the ledger; the clock never runs before it.
 
         Staff writes (quota overrides, requests, ``STAFF_EVENTS``) do not count: a staff tool run
-        on a wrong clock must not hold the kiosk at its time. The kiosk stamps its events with this
-        clock, which never goes back past the ledger, so the latest of them are among the last
-        written: only those are read (a scan of 90 days of events took twice as long as all else)."""
+        on a wrong clock must not hold the kiosk at its time. Nor does anything before a confirmed
+        step back (``set_latest_time``). The kiosk stamps its events with this clock, which never
+        goes back past the ledger on its own, so the latest of them are among the last written:
+        only those are read (a scan of 90 days of events took twice as long as all else)."""
         staff = ", ".join("?" * len(STAFF_EVENTS))
         with self._lock:
-            row = self._db.execute("SELECT MAX(m) FROM (SELECT MAX(issued_at) AS m FROM tickets "
-                                   "UNION ALL SELECT MAX(at) FROM (SELECT at FROM events "
-                                   f"WHERE kind NOT IN ({staff}) ORDER BY id DESC LIMIT {RECENT_EVENTS}) "
-                                   "UNION ALL SELECT MAX(updated_at) FROM kiosk_state)", STAFF_EVENTS).fetchone()
+            reset = self._db.execute("SELECT value FROM kiosk_state WHERE key = 'clock_reset'").fetchone()
+            since = json.loads(reset[0]) if reset else {"ticket_id": 0, "event_id": 0}
+            row = self._db.execute(
+                "SELECT MAX(m) FROM (SELECT MAX(issued_at) AS m FROM tickets WHERE id > ? "
+                "UNION ALL SELECT MAX(at) FROM (SELECT at FROM events "
+                f"WHERE kind NOT IN ({staff}) AND id >= ? ORDER BY id DESC LIMIT {RECENT_EVENTS}) "
+                "UNION ALL SELECT MAX(updated_at) FROM kiosk_state)",
+                (since["ticket_id"], *STAFF_EVENTS, since["event_id"])).fetchone()
         return None if row[0] is None else self._moment(row[0])
+
+    def set_latest_time(self, at: dt.datetime, clock: dict, event: tuple[str, dict]) -> None:
+        """Staff confirmed a clock set back before the ledger's latest time: from ``at`` on, the
+        later times already recorded (tickets and events under a wrong date) no longer count, the
+        kiosk's state is restamped, and the clock record and ``event`` are written, all at once."""
+        with self._write() as db:
+            self._event(db, at, *event)
+            event_id = db.execute("SELECT MAX(id) FROM events").fetchone()[0]
+            ticket_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM tickets").fetchone()[0]
+            db.execute("UPDATE kiosk_state SET updated_at = ? WHERE updated_at > ?", (to_ms(at), to_ms(at)))
+            for key, value in (("clock_reset", {"ticket_id": ticket_id, "event_id": event_id}), ("clock", clock)):
+                db.execute("INSERT OR REPLACE INTO kiosk_state VALUES (?, ?, ?)",
+                           (key, json.dumps(value, sort_keys=True), to_ms(at)))
 
     def _moment(self, ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(ms / 1000, self.tz)

@@ -237,3 +237,30 @@ def test_a_restart_within_one_boot_carries_the_kept_time_on(ledger):
     assert restarted.verdict == Verdict.UNSYNCED_STEP
     rebooted = ledger_clock(config, ledger, system=system, monotonic=system.monotonic, synced=Kernel())
     assert rebooted.now() == at("2026-12-13 08:00") and not rebooted.suspect  # off for a time no clock measured
+
+
+def test_a_date_confirmed_by_mistake_can_be_set_back_and_confirmed(ledger):
+    system = FakeSystemClock(at("2026-12-03 08:00"))
+    ledger.issue_ticket(B, [dt.date(2026, 12, 3)], at("2026-12-03 07:00"))
+    clock = clock_at(system, ledger.high_water())
+    clock.now()
+    system.set(at("2026-12-13 08:00"))  # a typo, and staff confirm it without checking `date`
+    assert confirm_clock(clock, ledger)["ok"]
+    ledger.issue_ticket(B, [dt.date(2026, 12, 13)], clock.now())
+    system.advance(dt.timedelta(minutes=5))
+    system.set(at("2026-12-03 08:05"))  # corrected by hand: before the ledger's latest time
+    assert clock.now() == at("2026-12-13 08:05") and clock.verdict == Verdict.STEP_BACK
+    assert "set 10 days back from the time the kiosk kept" in clock.suspect_reason
+    assert confirm_clock(clock, ledger)["ok"]
+    assert clock.now() == at("2026-12-03 08:05") and not clock.suspect
+    assert ledger.high_water() == at("2026-12-03 08:05"), "the typo's times still hold the kiosk"
+    ledger.issue_ticket(B, [dt.date(2026, 12, 3)], clock.now())
+    assert ledger.high_water() == at("2026-12-03 08:05")
+
+
+def test_booted_behind_the_ledger_cannot_be_confirmed():
+    system = FakeSystemClock(at("2026-11-20 06:00"))  # power cut, no network: days behind
+    clock = clock_at(system, at("2026-11-23 10:00"))
+    clock.now()
+    system.advance(dt.timedelta(hours=3))
+    assert clock.verdict == Verdict.BEHIND and not clock.confirmable

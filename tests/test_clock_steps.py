@@ -296,3 +296,25 @@ def test_staff_confirm_a_date_set_by_hand_through_the_running_kiosk(config, tmp_
     assert running.press()[:2] == (day(10), 1)
     running.power_cut()
     assert status(config, pi.env())["clock"]["suspect"] is False
+
+
+def test_a_date_confirmed_by_mistake_is_undone_by_correcting_and_confirming(config, tmp_path, pi):
+    running = Run(config, pi.env())
+    assert running.press()[:2] == (day(), 1)
+    pi.set("+10d")
+    until(lambda: recorded_clock(tmp_path).get("verdict") == "unsynced_step", "the kiosk holding the step")
+    assert run("clock", "confirm", "--config", str(config)).returncode == 0  # without checking `date`
+    assert running.press()[:2] == (day(10), 1)  # the mistake, on paper
+    pi.set("+0")  # corrected: before the ledger's latest time, which the kiosk never leaves on its own
+    until(lambda: recorded_clock(tmp_path).get("verdict") == "step_back", "the kiosk holding the step back")
+    seen = status(config, pi.env())["clock"]
+    assert seen["suspect"] and "set 10 days back from the time the kiosk kept" in seen["reason"]
+    confirm = run("clock", "confirm", "--config", str(config))
+    assert confirm.returncode == 0 and f"it runs on {day()}" in confirm.stdout, confirm.stderr
+    assert running.press()[:2] == (day(), 2)
+    running.power_cut()
+    restarted = Run(config, pi.env())  # the typo's ticket is still in the ledger; it holds nothing
+    assert restarted.press()[:2] == (day(), 3)
+    assert status(config, pi.env())["clock"]["suspect"] is False
+    restarted.power_cut()
+    assert high_water(tmp_path) < real_now() + dt.timedelta(minutes=5)
