@@ -273,7 +273,8 @@ def test_a_confirmation_with_nothing_suspect_changes_nothing(config, tmp_path, p
     running.press()
     answer = run("clock", "confirm", "--config", str(config))  # through the running kiosk
     assert answer.returncode == 1 and "nothing to confirm: the clock is not suspect" in answer.stderr
-    reply = CommandDispatcher({"confirm_clock": agent_handlers(config).confirm_clock}).handle("confirm_clock", b"{}")
+    request = json.dumps({"sent_at": real_now().isoformat()}).encode()
+    reply = CommandDispatcher({"confirm_clock": agent_handlers(config).confirm_clock}).handle("confirm_clock", request)
     assert reply["ok"] is False and reply["error"]["code"] == "nothing_to_confirm", reply
     running.power_cut()
     here = run("clock", "confirm", "--config", str(config), env=pi.env())  # no kiosk running
