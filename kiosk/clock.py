@@ -331,12 +331,13 @@ def ask_running_kiosk(ledger, clock: SafeClock, wait_s: float) -> dict:
     now = clock.now()
     request = ledger.add_request("clock_confirm", now, deadline=now + dt.timedelta(seconds=wait_s))
     wait_while(lambda: ledger.request_pending(request), wait_s)
-    if ledger.expire_request(request, clock.now()):
+    withdrawn = ledger.expire_request(request, clock.now())
+    answer = None if withdrawn else ledger.request_result(request)
+    if answer is None or answer.get("outcome") == Outcome.EXPIRED:  # also: expired by a kiosk starting
         return {"ok": False, "outcome": Outcome.EXPIRED.value, "request_id": request,
                 "message": f"the kiosk did not answer within {wait_s:.0f} s; the confirmation was withdrawn "
                            "and will not be applied later. Is the kiosk running? Ask again when it is"}
-    return ledger.request_result(request) or {"ok": False, "outcome": Outcome.EXPIRED.value,
-                                              "request_id": request, "message": "the kiosk's answer is gone"}
+    return answer
 
 
 def _iso(moment: dt.datetime) -> str:

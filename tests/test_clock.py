@@ -264,3 +264,18 @@ def test_booted_behind_the_ledger_cannot_be_confirmed():
     clock.now()
     system.advance(dt.timedelta(hours=3))
     assert clock.verdict == Verdict.BEHIND and not clock.confirmable
+
+
+def test_a_confirmation_a_starting_kiosk_expired_is_answered_as_expired(ledger, monkeypatch):
+    from kiosk import clock as clock_module
+
+    system = FakeSystemClock(at("2027-12-03 08:00"))
+    clock = clock_at(system, at("2026-12-03 08:00"))
+
+    def kiosk_starts_meanwhile(pending, timeout_s):  # the asker's wait, during which a kiosk starts
+        expire_confirmations(clock_at(system, at("2026-12-03 08:00")), ledger)
+        return not pending()
+
+    monkeypatch.setattr("kiosk.ledger.wait_while", kiosk_starts_meanwhile)
+    answer = clock_module.ask_running_kiosk(ledger, clock, 5)
+    assert (answer["ok"], answer["outcome"]) == (False, "expired") and "withdrawn" in answer["message"]
