@@ -107,8 +107,9 @@ def _adjtimex():
 class SafeClock:
     def __init__(self, tz, high_water: dt.datetime | None = None, system=time.time,
                  monotonic=time.monotonic, max_leap: dt.timedelta = DEFAULT_MAX_LEAP,
-                 synced=ntp_synced, held: bool = False, kept: tuple[dt.datetime, float, bool] | None = None):
-        """``held``: the ledger says the kiosk was holding a jump when it last wrote; a restart
+                 synced=ntp_synced, held: Verdict | None = None,
+                 kept: tuple[dt.datetime, float, bool] | None = None):
+        """``held``: the step the kiosk was holding when it last wrote (from the ledger); a restart
         does not launder it, so readings are judged as if the kiosk had kept running.
         ``kept``: the time a kiosk process of this boot kept, the monotonic reading then, and
         whether that time was read from the system clock (not the ledger's, while behind)."""
@@ -119,8 +120,10 @@ class SafeClock:
         self.max_leap = max_leap
         self.high_water = high_water
         self._trusted = (high_water, monotonic())  # the last good time, and when (monotonic) it was
-        self._running = held  # judged a reading already: steps are measured from the trusted time
-        self._read = False  # the trusted time was a system reading, not the ledger's latest time
+        self._running = held in HELD  # judged a reading already: steps are measured from the trusted time
+        # The trusted time was a system reading, not the ledger's latest time; a step back held
+        # over a restart stays one (still confirmable), not a clock that merely booted behind.
+        self._read = held is Verdict.STEP_BACK
         self.steps = 0  # steps of the system clock taken: the record of the kept time is rewritten
         if kept is not None and kept[1] <= self._trusted[1]:
             self._trusted, self._read, self._running = kept[:2], kept[2], True
@@ -248,7 +251,7 @@ def ledger_clock(config, ledger, system=time.time, monotonic=time.monotonic, syn
     recorded = ledger.state().get("clock") or {}
     return SafeClock(config.tz, ledger.high_water(), system=system, monotonic=monotonic, synced=synced,
                      max_leap=dt.timedelta(days=config.clock["max_leap_days"]),
-                     held=recorded.get("verdict") in HELD, kept=_kept(recorded, monotonic))
+                     held=_held(recorded), kept=_kept(recorded, monotonic))
 
 
 def clock_record(clock: SafeClock, now: dt.datetime) -> dict:
@@ -260,6 +263,14 @@ def clock_record(clock: SafeClock, now: dt.datetime) -> dict:
     if clock.kernel_monotonic and boot is not None:
         record.update(boot_id=boot, kept_at=_iso(now), monotonic=time.monotonic(), kept_read=clock._read)
     return record
+
+
+def _held(recorded: dict) -> Verdict | None:
+    try:
+        verdict = Verdict(recorded.get("verdict"))
+    except ValueError:
+        return None  # no record, or one from older software
+    return verdict if verdict in HELD else None
 
 
 def _kept(recorded: dict, monotonic) -> tuple[dt.datetime, float, bool] | None:

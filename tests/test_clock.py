@@ -64,7 +64,7 @@ class Kernel:
         return self.synced
 
 
-def clock_at(system, high_water, days=14, kernel=None, held=False):
+def clock_at(system, high_water, days=14, kernel=None, held=None):
     return SafeClock(JAKARTA, high_water, system=system, monotonic=system.monotonic,
                      max_leap=dt.timedelta(days=days), synced=kernel or Kernel(), held=held)
 
@@ -136,7 +136,7 @@ def test_a_small_hand_correction_is_taken():
 
 def test_a_jump_held_before_a_restart_is_still_held_after_it():
     system = FakeSystemClock(at("2026-12-13 08:30"))  # the typo is still there after a power cut
-    clock = clock_at(system, at("2026-12-03 08:20"), held=True)
+    clock = clock_at(system, at("2026-12-03 08:20"), held=Verdict.UNSYNCED_STEP)
     assert clock.now() == at("2026-12-03 08:20") and clock.verdict == Verdict.UNSYNCED_STEP
     system.set(at("2026-12-03 08:40"))
     assert clock.now() == at("2026-12-03 08:40") and not clock.suspect
@@ -279,3 +279,9 @@ def test_a_confirmation_a_starting_kiosk_expired_is_answered_as_expired(ledger, 
     monkeypatch.setattr("kiosk.ledger.wait_while", kiosk_starts_meanwhile)
     answer = clock_module.ask_running_kiosk(ledger, clock, 5)
     assert (answer["ok"], answer["outcome"]) == (False, "expired") and "withdrawn" in answer["message"]
+
+
+def test_a_step_back_held_before_a_reboot_can_still_be_confirmed_after_it():
+    system = FakeSystemClock(at("2026-12-03 09:00"))  # corrected; the ledger holds a date confirmed by mistake
+    clock = clock_at(system, at("2026-12-13 08:00"), held=Verdict.STEP_BACK)
+    assert clock.now() == at("2026-12-13 08:00") and clock.verdict == Verdict.STEP_BACK and clock.confirmable
