@@ -137,10 +137,10 @@ class Probe:
 def check_document(kiosk, document, outcome_ticket=None, reprint: bool = False):
     """The emulator printed a whole ticket, and it is the one the ledger says.
 
-    A QR printed as an image (qr_code = "image") is a raster to the emulator, not a payload:
-    then only the ticket's label is checked, in the text.
+    A QR printed as an image (qr_code = "image", or "auto" on a profile without GS ( k) is a
+    raster to the emulator, not a payload: then only the ticket's label is checked, in the text.
     """
-    if kiosk.paper.qr_code == "image":
+    if not kiosk.paper.native_qr:
         label = outcome_ticket.label if outcome_ticket else ""
         if not document.complete or label.replace("-", "") not in document.text(32).replace(" ", "").replace("-", ""):
             raise SystemExit(f"document {document.number} is not ticket {label}: ended by {document.ended_by}, "

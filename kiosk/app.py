@@ -396,7 +396,7 @@ def printer_options(config: Config) -> dict:
     p = config.printer
     if p["backend"] == "sim":
         return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets"),
-                "width_px": layout.Paper(p["paper_width_mm"]).dots}
+                "width_px": layout.paper_from_config(p).dots}  # the profile's dots, as the layout uses
     return {"backend": p["backend"], **{arg: p[key] for arg, key in PRINTER_OPTIONS[p["backend"]]}}
 
 
