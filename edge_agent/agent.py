@@ -49,6 +49,7 @@ class Agent:
         self._last = {}  # name -> (body, time published)
         self._changed_at = {}  # name -> when a change of it last went out
         self._change_owed = set()  # names with a change held back by its min_gap_s
+        self._announcement_problems: set[str] = set()  # what was said about the stored announcement
 
     def now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock(), self.kiosk.tz)
@@ -154,18 +155,37 @@ class Agent:
         self.request_resend()
 
     def expire_announcement(self) -> bool:
-        """Remove an announcement whose ``until`` has passed, and say so; True if one expired.
+        """Remove an announcement whose ``until`` has passed, and say so; True if it published the
+        announcement (one expired, or a newly found problem withdrew or repaired the stored one).
 
         Without this an old announcement stayed in the store and retained on the broker, and every
         start published it again. Its maintenance ends by itself (the monitor's own ``until``)."""
-        announcement = self.store.get("announcement")
+        announcement, news = self._read_announcement()
+        if news:
+            self.publish_announcement()  # a broken one is withdrawn (or a repaired one shown) on the broker too
         until = announcement.get("until") if announcement else None
         if until is None or _epoch_or_zero(until) > self.clock():
-            return False
+            return news
         self.store.delete("announcement")
         log.info("announcement expired", extra={"until": until})
         self.publish_announcement()
         return True
+
+    def announcement(self) -> dict | None:
+        """The stored announcement as it may be shown and published; None if there is none or it is broken."""
+        return self._read_announcement()[0]
+
+    def _read_announcement(self) -> tuple[dict | None, bool]:
+        """The announcement, and whether the store's copy has a problem not said before.
+
+        The store may hold anything (an older agent, a hand edit): checked field by field like the
+        lobby's, each problem logged once while it lasts (this runs every second), never a crash."""
+        announcement, problems = self.store.announcement()
+        news = set(problems) - self._announcement_problems
+        self._announcement_problems = set(problems)
+        for problem in sorted(news):
+            log.error("stored announcement: %s", problem, extra={"path": self.store.path})
+        return announcement, bool(news)
 
     def request_resend(self) -> None:
         self._resend.set()
@@ -201,7 +221,7 @@ class Agent:
 
     def publish_announcement(self) -> None:
         if self.link is not None:
-            self.link.state("announcement", self.store.get("announcement") or {"active": False}, change=True)
+            self.link.state("announcement", self.announcement() or {"active": False}, change=True)
 
     def _outage_event(self, transition, verdict: dict, starts: dict[str, float]) -> None:
         """``starts``: target -> start of the outage the log opened, went on with or closed. An outage

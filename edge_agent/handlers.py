@@ -76,13 +76,13 @@ class Handlers:
         return Announcement(payload["text"], payload["severity"], until, names)
 
     def clear_announcement(self, payload: dict) -> dict:
-        old = self.agent.store.get("announcement")
+        old, problems = self.agent.store.announcement()  # a broken one is cleared all the same
         if old and old.get("maintenance_targets"):
             known = {t.name for t in self.agent.monitor.targets}
             self.agent.set_maintenance([n for n in old["maintenance_targets"] if n in known], None, "cleared")
         self.agent.store.delete("announcement")
         self.agent.publish_announcement()
-        return {"cleared": old is not None}
+        return {"cleared": old is not None or bool(problems)}
 
     def set_quota(self, payload: dict) -> dict:
         with self._ledger() as ledger:

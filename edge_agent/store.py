@@ -50,6 +50,25 @@ class AgentStore:
             row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row[0])
 
+    def announcement(self) -> tuple[dict | None, list[str]]:
+        """The stored announcement checked as the lobby checks it (None if there is none or it cannot be
+        shown), and what had to be dropped or repaired. Its maintenance targets are kept when they are
+        a list of names: clearing it ends their maintenance."""
+        with self._lock:  # as bytes: a hand edit may hold any bytes, and the agent must not choke on them
+            row = self._db.execute("SELECT CAST(value AS BLOB) FROM kv WHERE key = 'announcement'").fetchone()
+        if row is None:
+            return None, []
+        stored = bytes(row[0]).decode("utf-8", "replace")
+        announcement, problems = check_announcement(stored)
+        if announcement is not None:
+            targets = json.loads(stored).get("maintenance_targets")
+            if targets and isinstance(targets, list) and all(isinstance(t, str) for t in targets):
+                announcement["maintenance_targets"] = targets
+            elif targets not in (None, []):
+                problems.append(f"the announcement's maintenance_targets {_short(targets)} are not a list of "
+                                "target names; ignored")
+        return announcement, problems
+
     def put(self, key: str, value) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO kv VALUES (?, ?)", (key, json.dumps(value, sort_keys=True)))
