@@ -31,10 +31,12 @@ from kiosk.sdnotify import Notifier
 log = logging.getLogger("edge_agent")
 EVENT_POLL_S = 1.0  # how soon a kiosk fault is relayed
 MIN_CHANGE_GAP_S = 10.0  # a flapping under-voltage flag must not flood the uplink
+FLAP_INTERVAL_S = 60.0  # a kiosk in a crash loop: at most one kiosk_process event per this, with counts
 
 
 class Agent:
-    def __init__(self, kiosk: Config, config: AgentConfig, *, clock=time.time, probe=None, link=None):
+    def __init__(self, kiosk: Config, config: AgentConfig, *, clock=time.time, probe=None, link=None,
+                 monotonic=time.monotonic):
         self.kiosk, self.config, self.clock = kiosk, config, clock
         os.makedirs(config.data_dir, exist_ok=True)
         self.store = AgentStore(config.data_dir)
@@ -43,6 +45,7 @@ class Agent:
         self.monitor = build_monitor(kiosk, config, clock, probe)
         self.follower = KioskFollower(kiosk, self.store)
         self.kiosk_watch = KioskWatch(kiosk)
+        self.process_reports = ProcessReports(monotonic=monotonic)
         self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table(), clock)
         self.stopping = threading.Event()
         self._resend = threading.Event()
@@ -136,9 +139,9 @@ class Agent:
     def watch_kiosk(self) -> None:
         """Whether the kiosk process runs, each second: a change is an event, and health goes out now
         (also after a printer fault, however short; a change held back by its gap goes out when it ends)."""
-        change = self.kiosk_watch.poll()
-        if change is not None:
-            self.event("kiosk_process", change)
+        report = self.process_reports.offer(self.kiosk_watch.poll())
+        if report is not None:
+            self.event("kiosk_process", report)
         owed = "health" in self._change_owed and \
             time.monotonic() - self._changed_at.get("health", float("-inf")) >= MIN_CHANGE_GAP_S
         if self.kiosk_watch.take_news() or owed:
@@ -235,6 +238,48 @@ class Agent:
                                           "stopped_services": verdict.get("stopped_services", [])})
         elif transition.from_state == DOWN or transition.target in starts:
             self.event("outage_ended", {**body, "cause": verdict.get("cause"), "started_at": started})
+
+
+class ProcessReports:
+    """Which ``kiosk_process`` changes become events: a kiosk in a crash loop (systemd restarts it every
+    few seconds) must not fill the outbox, whose events are never dropped.
+
+    A change to a state not yet said since the kiosk was last quiet (a crash, the restart after it, a
+    hang) is said at once. A repeat is held and counted; when the interval ends one event says the
+    state then, ``changes`` (how many it stands for) and ``restarts`` (how many times the kiosk was seen
+    running again), and a new interval begins. An interval without a change makes the kiosk quiet. So
+    a crash loop costs one event per ``FLAP_INTERVAL_S``, and the state it settles in is said within one."""
+
+    def __init__(self, interval_s: float = FLAP_INTERVAL_S, monotonic=time.monotonic):
+        self.interval_s, self._monotonic = interval_s, monotonic
+        self._ends = float("-inf")  # when the current interval ends
+        self._seen: set[str] = set()  # states said since the kiosk was last quiet
+        self._held: dict | None = None  # the latest change not yet said
+        self._changes = self._restarts = 0  # not yet said
+        self._said: str | None = None  # the state the last event said
+
+    def offer(self, change: dict | None) -> dict | None:
+        """``change``: KioskWatch.poll()'s body or None, every second; the event to send now, if any."""
+        now = self._monotonic()
+        if change is not None:
+            if now >= self._ends and self._held is None:  # quiet for an interval: start afresh
+                self._ends, self._seen = now + self.interval_s, set()
+            self._held = change
+            self._changes += 1
+            self._restarts += int(change["state"] == "running" and change["was"] is not None)
+            if change["state"] not in self._seen:
+                return self._say(change)
+        if self._held is not None and now >= self._ends:
+            self._ends = now + self.interval_s
+            return self._say(self._held)
+        return None
+
+    def _say(self, body: dict) -> dict:
+        was = body["was"] if self._said is None else self._said  # the last event's state, held ones between
+        report = {**body, "was": was, "changes": self._changes, "restarts": self._restarts}
+        self._held, self._changes, self._restarts, self._said = None, 0, 0, body["state"]
+        self._seen.add(body["state"])
+        return report
 
 
 def _epoch_or_zero(text: str) -> float:
