@@ -69,11 +69,13 @@ class Kiosk:
         self.ended = threading.Event()  # set when the button source has no more presses
         self.notifier = Notifier()
         self.heartbeat = Heartbeat(config.data_dir)
+        self._beating = False  # only a started kiosk beats: a staff command printing here must not
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         """Get ready to issue: printer, unfinished prints, LEDs, then the button source."""
+        self._beating = True  # owed reprints at start may take long too
         self._open_printer()
         self._report_unconfirmed()
         self.tick()
@@ -107,8 +109,7 @@ class Kiosk:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
-            self.notifier.alive()  # only this loop may tell systemd we are alive
-            self.heartbeat.beat()  # ... and the agent and lobby (kiosk/liveness.py)
+            self.beat()
             try:
                 poll = IDLE_POLL_S if self.printer_status.can_print else FAULT_POLL_S
                 item = self._queue.get(timeout=poll)
@@ -120,6 +121,17 @@ class Kiosk:
                 # A full disk or a locked ledger must not end the worker: the next press
                 # tries again, and the log says what went wrong with this one.
                 log.exception("press or housekeeping failed", extra={"service": item})
+
+    def beat(self) -> None:
+        """Tell systemd's watchdog and the readers of the heartbeat (kiosk/liveness.py) the worker lives.
+
+        Only the worker's own work calls this: at each turn of its loop and between the long steps of
+        one turn (each reprint of a batch, each test slip, the ticket after them). A reprint takes
+        seconds on a slow link, and a batch of them must not read as a hang, nor make systemd kill
+        the kiosk mid-batch; a single stuck step still stops the beats."""
+        if self._beating:
+            self.notifier.alive()
+            self.heartbeat.beat()
 
     def _serve_one(self, item) -> None:
         if item is None:
@@ -145,6 +157,7 @@ class Kiosk:
         if not self._check_printer().can_print:
             return self._refuse(code)
         self._print_owed()  # tickets owed from a failed print or a staff request go out first
+        self.beat()
         self._set_led(code, LedMode.FAST)
         try:
             return self._issue(service)
@@ -201,6 +214,7 @@ class Kiosk:
     def _print_owed(self) -> None:
         """Print again, marked CETAK ULANG, failed tickets of today or later and staff requests."""
         for ticket in self.ledger.owed_prints(self.clock.now().date()):
+            self.beat()
             log.info("printing again", extra={"ticket": ticket.label, "status": ticket.status})
             if not self._print_ticket(ticket, reprint=True):
                 return
@@ -243,6 +257,7 @@ class Kiosk:
 
     def _test_prints(self) -> None:
         for request_id in self.ledger.requests("test_print"):
+            self.beat()
             now = self.clock.now()
             data = layout.render_test_slip(office_name=self.config.office_name, kiosk_id=self.config.id,
                                            printed_at=now, printer=self.printer_status.value, paper=self.paper)
@@ -268,6 +283,7 @@ class Kiosk:
         if self._check_printer().can_print:
             self._print_owed()
             self._test_prints()
+        self.beat()
         self._check_clock()
         self._check_buttons()
         self._refresh_leds()

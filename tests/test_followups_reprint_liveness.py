@@ -1,0 +1,133 @@
+"""A batch of owed reprints (print_failed tickets printed again, CETAK ULANG, when the printer comes
+back) must not stop the kiosk's heartbeat nor systemd's watchdog pings: each reprint takes seconds on a
+slow link, and a batch of them took one turn of the worker loop, longer than heartbeat_stale_s.
+
+The kiosk prints through a real pty to the ESC/POS emulator paced at a low baud rate; the heartbeat is
+judged by the readers' own code (kiosk/liveness.py) while the batch prints."""
+
+import datetime as dt
+import socket
+import threading
+import time
+
+import pytest
+from escpos_emulator import Emulator, PtyLink
+from test_power_cut import CONFIG
+
+from kiosk import config as kconfig
+from kiosk import lock, servicedays
+from kiosk.app import build_kiosk
+from kiosk.ledger import Ledger
+from kiosk.liveness import Heartbeat, Liveness, Watch
+
+STALE_S = 3  # the smallest heartbeat_stale_s the config allows
+BAUD = 4800  # a reprint (about 380 bytes) takes 0.8 s on the wire; the batch several times STALE_S
+REPRINTS = 8
+
+
+def config_text(tmp_path, port: str) -> str:
+    text = CONFIG.format(data_dir=tmp_path, quota=50)
+    file_printer = f'backend = "file"\npath = "{tmp_path}/printer.out"\ncreate = true\n'
+    assert file_printer in text
+    text = text.replace(file_printer, f'backend = "serial"\nserial_port = "{port}"\nbaud_rate = {BAUD}\n')
+    return text.replace("[office]", f"heartbeat_stale_s = {STALE_S}\n[office]", 1)
+
+
+def owe_reprints(cfg, n: int) -> None:
+    """``n`` tickets whose print failed (paper ran out), as the ledger keeps them."""
+    ledger = Ledger(cfg.ledger_path, cfg.office_id, cfg.tz)
+    try:
+        now = dt.datetime.now(cfg.tz)
+        days = servicedays.booking_days(cfg.calendar, now)
+        for _ in range(n):
+            ticket = ledger.issue_ticket(cfg.service("A"), days, now)
+            ledger.mark_print_failed(ticket.id, "printer paper_out after the ticket was sent", now)
+    finally:
+        ledger.close()
+
+
+class Systemd:
+    """The notify socket systemd would listen on: when each WATCHDOG=1 came."""
+
+    def __init__(self, path: str):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.pings: list[float] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        while True:
+            try:
+                data = self.sock.recv(256)
+            except OSError:
+                return
+            if data == b"WATCHDOG=1":
+                self.pings.append(time.monotonic())
+
+    def longest_silence(self, start: float, end: float) -> float:
+        times = [start, *[t for t in self.pings if start < t < end], end]
+        return max(b - a for a, b in zip(times, times[1:]))
+
+
+class Sampler:
+    """Reads the kiosk's liveness as the agent and lobby do, every 0.1 s, until stopped."""
+
+    def __init__(self, data_dir: str):
+        self.watch = Watch(data_dir, STALE_S)
+        self.readings = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.1):
+            self.readings.append(self.watch.read())
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
+        return self.readings
+
+
+@pytest.fixture
+def printer(tmp_path):
+    with Emulator() as emulator, PtyLink(emulator, str(tmp_path / "ttyPRINTER"), baud=BAUD) as link:
+        emulator.set_paper("out")  # the roll ran out: the tickets failed
+        yield emulator, link
+
+
+@pytest.mark.parametrize("when", ["printer comes back", "kiosk starts"])
+def test_a_batch_of_reprints_never_lets_the_heartbeat_go_stale(tmp_path, printer, monkeypatch, when):
+    emulator, link = printer
+    systemd = Systemd(str(tmp_path / "notify"))
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    cfg = kconfig.loads(config_text(tmp_path, link.link_path), source="test")
+    owe_reprints(cfg, REPRINTS)
+    if when == "kiosk starts":
+        emulator.set_paper("ok")  # a new roll while the kiosk was down: it prints what it owes as it starts
+    held = lock.hold(cfg.data_dir)  # as `kiosk run`: the lock, the heartbeat, then the kiosk
+    Heartbeat(cfg.data_dir).start()
+    kiosk = build_kiosk(cfg)
+    sampler = Sampler(cfg.data_dir)
+    started = time.monotonic()
+    try:
+        kiosk.start()
+        if when == "printer comes back":
+            assert not kiosk.printer_status.can_print
+            emulator.set_paper("ok")  # a new roll: the worker prints what it owes, in one batch
+        documents = emulator.wait_for_documents(REPRINTS, timeout=60)
+        took = time.monotonic() - started
+        readings = sampler.stop()
+        silence = systemd.longest_silence(started, time.monotonic())
+    finally:
+        kiosk.stop()
+        lock.release(held)
+        systemd.sock.close()
+    assert all("CETAK ULANG" in d.text(32) for d in documents)
+    assert took > 2 * STALE_S, f"the batch took {took:.1f} s: too slow a link is needed to show anything"
+    worst = max(r.heartbeat_age_s for r in readings)
+    assert {r.state for r in readings} == {Liveness.RUNNING}, \
+        f"the kiosk read as {[r.state.value for r in readings if r.state is not Liveness.RUNNING][:1]} " \
+        f"during a {took:.1f} s batch of {REPRINTS} reprints; oldest heartbeat {worst:.1f} s"
+    assert worst < STALE_S
+    assert silence < STALE_S, f"no watchdog ping for {silence:.1f} s"
