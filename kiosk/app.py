@@ -23,6 +23,7 @@ from kiosk.ledger import Ledger
 from kiosk.liveness import Heartbeat
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
+from kiosk.printer.serialport import BITS_PER_BYTE
 from kiosk.sdnotify import Notifier
 from kiosk.signing import load_or_create_key, ticket_payload
 from kiosk.state import service_status, snapshot
@@ -34,6 +35,7 @@ FAULT_POLL_S = 0.25  # faster while the printer is down, so a reload is noticed 
 _UNSEEN = object()
 REFUSED_BLINK_S = 1.5  # how long a refused press blinks its LED
 QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
+STATUS_QUESTIONS = 3  # DLE EOT 1, 2 and 4 after a ticket (kiosk/printer/link.py), each up to status_timeout_ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Kiosk:
     def start(self) -> None:
         """Get ready to issue: printer, unfinished prints, LEDs, then the button source."""
         self._beating = True  # owed reprints at start may take long too
+        self._warn_if_a_ticket_outlasts_the_limits()
         self._open_printer()
         self._report_unconfirmed()
         self.tick()
@@ -83,6 +86,31 @@ class Kiosk:
         self._worker.start()
         if self.buttons is not None:
             self.buttons.start(self.submit, self.ended.set)
+
+    def _warn_if_a_ticket_outlasts_the_limits(self) -> None:
+        """Beats come between tickets, never inside one: say at start if one ticket on this link may
+        take longer than readers wait (it would read as hung) or than systemd's watchdog (it would be
+        killed mid-ticket)."""
+        step = slowest_ticket_s(self.config, len(self.render(self._sample_ticket(), reprint=True)))
+        if step is None:
+            return
+        watchdog = self.notifier.watchdog_s()
+        limits = {"heartbeat_stale_s": self.config.heartbeat_stale_s, "watchdog_s": watchdog}
+        if step < min(limit for limit in limits.values() if limit):
+            return
+        p = self.config.printer
+        log.log(logging.ERROR if watchdog and step >= watchdog else logging.WARNING,
+                "one ticket on this printer link may take longer than the kiosk's liveness limits: it would "
+                "read as hung, or systemd's watchdog would restart it mid-ticket; raise printer.baud_rate, "
+                "print the QR natively (a profile with GS ( k, qr_code = \"auto\"), lower "
+                "printer.write_timeout_ms, or raise heartbeat_stale_s",
+                extra={"ticket_s": round(step, 1), "baud_rate": p["baud_rate"] if p["backend"] == "serial" else None,
+                       "write_timeout_ms": p["write_timeout_ms"], "qr": "native" if self.paper.native_qr else "image",
+                       **limits})
+
+    def _sample_ticket(self) -> Ticket:
+        now = self.clock.now()
+        return Ticket(0, self.config.office_id, self.config.services[0].code, now.date(), 999, now, 99)
 
     def stop(self) -> None:
         self._stop.set()
@@ -392,6 +420,17 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
     layout.prepare(os.path.join(config.data_dir, "cache"))
     printer = printer or make_printer(**printer_options(config))
     return Kiosk(config, ledger, printer, clock, load_or_create_key(config.data_dir), guard, buttons)
+
+
+def slowest_ticket_s(config: Config, ticket_bytes: int) -> float | None:
+    """How long one ticket of ``ticket_bytes`` may keep the worker between two beats on this link: its
+    wire time (serial), a stall up to write_timeout_ms, and the status questions after it; None for
+    backends that cannot stall (file, sim, dummy)."""
+    p = config.printer
+    if p["backend"] not in ("serial", "tcp", "usb"):
+        return None
+    wire = ticket_bytes * BITS_PER_BYTE / p["baud_rate"] if p["backend"] == "serial" else 0.0
+    return wire + p["write_timeout_ms"] / 1000 + STATUS_QUESTIONS * p["status_timeout_ms"] / 1000
 
 
 # Config keys of [printer] that each backend takes, as (backend argument, config key).

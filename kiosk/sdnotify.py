@@ -27,6 +27,18 @@ class Notifier:
         except OSError:
             return False  # systemd gone or restarting us: nothing useful to do about it here
 
+    @staticmethod
+    def watchdog_s(environ=os.environ) -> float | None:
+        """The unit's WatchdogSec as systemd tells this process ($WATCHDOG_USEC), None without one."""
+        pid = environ.get("WATCHDOG_PID")
+        if pid and pid != str(os.getpid()):
+            return None  # meant for another process (we were started by it)
+        try:
+            usec = int(environ.get("WATCHDOG_USEC", ""))
+        except ValueError:
+            return None
+        return usec / 1e6 if usec > 0 else None
+
     def ready(self) -> bool:
         return self.send("READY=1")
 

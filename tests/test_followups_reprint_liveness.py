@@ -6,6 +6,8 @@ The kiosk prints through a real pty to the ESC/POS emulator paced at a low baud 
 judged by the readers' own code (kiosk/liveness.py) while the batch prints."""
 
 import datetime as dt
+import logging
+import os
 import socket
 import threading
 import time
@@ -25,12 +27,12 @@ BAUD = 4800  # a reprint (about 380 bytes) takes 0.8 s on the wire; the batch se
 REPRINTS = 8
 
 
-def config_text(tmp_path, port: str) -> str:
+def config_text(tmp_path, port: str, baud: int = BAUD, stale_s: int = STALE_S) -> str:
     text = CONFIG.format(data_dir=tmp_path, quota=50)
     file_printer = f'backend = "file"\npath = "{tmp_path}/printer.out"\ncreate = true\n'
     assert file_printer in text
-    text = text.replace(file_printer, f'backend = "serial"\nserial_port = "{port}"\nbaud_rate = {BAUD}\n')
-    return text.replace("[office]", f"heartbeat_stale_s = {STALE_S}\n[office]", 1)
+    text = text.replace(file_printer, f'backend = "serial"\nserial_port = "{port}"\nbaud_rate = {baud}\n')
+    return text.replace("[office]", f"heartbeat_stale_s = {stale_s}\n[office]", 1)
 
 
 def owe_reprints(cfg, n: int) -> None:
@@ -131,3 +133,26 @@ def test_a_batch_of_reprints_never_lets_the_heartbeat_go_stale(tmp_path, printer
         f"during a {took:.1f} s batch of {REPRINTS} reprints; oldest heartbeat {worst:.1f} s"
     assert worst < STALE_S
     assert silence < STALE_S, f"no watchdog ping for {silence:.1f} s"
+
+
+@pytest.mark.parametrize("baud, stale_s, watchdog_s, said", [
+    (9600, 20, 30, None),  # the defaults: a ticket, a stall and the status questions fit well
+    (1200, 3, None, logging.WARNING),  # it would read as hung during every ticket
+    (1200, 20, 5, logging.ERROR),  # systemd would kill it mid-ticket
+])
+def test_a_link_too_slow_for_one_ticket_between_beats_is_said_at_start(tmp_path, printer, monkeypatch, caplog,
+                                                                      baud, stale_s, watchdog_s, said):
+    """Beats come between tickets, not inside one: whether one ticket fits the limits is said at start."""
+    _, link = printer
+    if watchdog_s is not None:  # as systemd tells the kiosk its unit's WatchdogSec
+        monkeypatch.setenv("WATCHDOG_USEC", str(watchdog_s * 1_000_000))
+        monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    cfg = kconfig.loads(config_text(tmp_path, link.link_path, baud, stale_s), source="test")
+    kiosk = build_kiosk(cfg)
+    caplog.set_level(logging.INFO, logger="kiosk")
+    kiosk.start()
+    kiosk.stop()
+    warned = [r for r in caplog.records if "liveness limits" in r.getMessage()]
+    assert [r.levelno for r in warned] == ([said] if said else []), [r.getMessage() for r in warned]
+    if said:
+        assert warned[0].baud_rate == baud and warned[0].ticket_s > min(stale_s, watchdog_s or stale_s)
