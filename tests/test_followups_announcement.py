@@ -1,6 +1,7 @@
 """A stored announcement the agent cannot use (a corrupted or hand-edited row of agent.sqlite3) is
 logged once and withdrawn on the broker ({"active": false}); the agent keeps running. The real agent,
 its real store and a real Mosquitto (the fixtures of test_agent)."""
+# ruff: noqa: F811 (test_agent's fixtures are imported by name and taken as arguments)
 
 import logging
 import os
@@ -79,7 +80,8 @@ def test_bytes_that_are_not_utf8_are_published_as_the_lobby_shows_them(agent, co
 
 
 def test_a_repaired_announcement_is_published_as_the_lobby_shows_it(agent, configs, watch, caplog):
-    store_raw(configs[1].data_dir, b'{"text": "Tutup", "severity": "loud", "until": 5, "maintenance_targets": "central"}')
+    store_raw(configs[1].data_dir,
+              b'{"text": "Tutup", "severity": "loud", "until": 5, "maintenance_targets": "central"}')
     caplog.set_level(logging.INFO, logger="edge_agent")
     agent.expire_announcement()
     agent.expire_announcement()

@@ -113,7 +113,7 @@ def test_a_long_crash_loop_costs_one_event_per_interval():
     assert len(said) <= 2 + 86400 / FLAP_INTERVAL_S + 1  # not_running and running once, then summaries
     assert sum(r["changes"] for _, r in said) == changes  # every change is counted in some event
     assert said[-1][1]["state"] == state
-    gaps = [b - a for (a, _), (b, _) in zip(said[2:], said[3:])]
+    gaps = [b - a for (a, _), (b, _) in zip(said[2:], said[3:], strict=False)]
     assert min(gaps) >= FLAP_INTERVAL_S
 
 

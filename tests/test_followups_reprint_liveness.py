@@ -68,7 +68,7 @@ class Systemd:
 
     def longest_silence(self, start: float, end: float) -> float:
         times = [start, *[t for t in self.pings if start < t < end], end]
-        return max(b - a for a, b in zip(times, times[1:]))
+        return max(b - a for a, b in zip(times, times[1:], strict=False))
 
 
 class Sampler:
