@@ -35,6 +35,7 @@ FAULT_POLL_S = 0.25  # faster while the printer is down, so a reload is noticed 
 _UNSEEN = object()
 REFUSED_BLINK_S = 1.5  # how long a refused press blinks its LED
 QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
+STALLING_BACKENDS = ("serial", "tcp", "usb")  # a write may block up to write_timeout_ms
 STATUS_QUESTIONS = 3  # DLE EOT 1, 2 and 4 after a ticket (kiosk/printer/link.py), each up to status_timeout_ms
 
 
@@ -91,9 +92,9 @@ class Kiosk:
         """Beats come between tickets, never inside one: say at start if one ticket on this link may
         take longer than readers wait (it would read as hung) or than systemd's watchdog (it would be
         killed mid-ticket)."""
+        if self.config.printer["backend"] not in STALLING_BACKENDS:
+            return  # file, sim and dummy take bytes at once
         step = slowest_ticket_s(self.config, len(self.render(self._sample_ticket(), reprint=True)))
-        if step is None:
-            return
         watchdog = self.notifier.watchdog_s()
         limits = {"heartbeat_stale_s": self.config.heartbeat_stale_s, "watchdog_s": watchdog}
         if step < min(limit for limit in limits.values() if limit):
@@ -422,13 +423,11 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
     return Kiosk(config, ledger, printer, clock, load_or_create_key(config.data_dir), guard, buttons)
 
 
-def slowest_ticket_s(config: Config, ticket_bytes: int) -> float | None:
-    """How long one ticket of ``ticket_bytes`` may keep the worker between two beats on this link: its
-    wire time (serial), a stall up to write_timeout_ms, and the status questions after it; None for
-    backends that cannot stall (file, sim, dummy)."""
+def slowest_ticket_s(config: Config, ticket_bytes: int) -> float:
+    """How long one ticket of ``ticket_bytes`` may keep the worker between two beats on a printer link
+    (one of STALLING_BACKENDS): its wire time (serial), a stall up to write_timeout_ms, and the status
+    questions after it."""
     p = config.printer
-    if p["backend"] not in ("serial", "tcp", "usb"):
-        return None
     wire = ticket_bytes * BITS_PER_BYTE / p["baud_rate"] if p["backend"] == "serial" else 0.0
     return wire + p["write_timeout_ms"] / 1000 + STATUS_QUESTIONS * p["status_timeout_ms"] / 1000
 
