@@ -46,6 +46,7 @@ class Agent:
         self.follower = KioskFollower(kiosk, self.store)
         self.kiosk_watch = KioskWatch(kiosk)
         self.process_reports = ProcessReports(monotonic=monotonic)
+        self._monotonic = monotonic  # for the gaps between published changes
         self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table(), clock)
         self.stopping = threading.Event()
         self._resend = threading.Event()
@@ -138,13 +139,18 @@ class Agent:
 
     def watch_kiosk(self) -> None:
         """Whether the kiosk process runs, each second: a change is an event, and health goes out now
-        (also after a printer fault, however short; a change held back by its gap goes out when it ends)."""
-        report = self.process_reports.offer(self.kiosk_watch.poll())
+        (also after a printer fault, however short; a change held back by its gap goes out when it ends).
+
+        A change the crash-loop debounce holds back does not force health out either: health, also
+        never dropped, says it at its next reading (health_interval_s), like the summary event."""
+        change = self.kiosk_watch.poll()
+        report = self.process_reports.offer(change)
         if report is not None:
             self.event("kiosk_process", report)
+        held = change is not None and report is None
         owed = "health" in self._change_owed and \
-            time.monotonic() - self._changed_at.get("health", float("-inf")) >= MIN_CHANGE_GAP_S
-        if self.kiosk_watch.take_news() or owed:
+            self._monotonic() - self._changed_at.get("health", float("-inf")) >= MIN_CHANGE_GAP_S
+        if (self.kiosk_watch.take_news() and not held) or report is not None or owed:
             self.health()
 
     def set_maintenance(self, names, until: float | None, why: str) -> None:
@@ -205,7 +211,7 @@ class Agent:
 
         A change within ``min_gap_s`` of the previous change (a flapping flag) is owed, not lost: it
         goes out as a change, never a droppable sample, at the first reading after the gap."""
-        now = time.monotonic()
+        now = self._monotonic()
         _, last_at = self._last.get(name, (None, float("-inf")))
         # 5 % slack: samples are read on their own schedule and land a little either side of it.
         periodic_due = now - last_at >= self.config.agent["publish_interval_s"] * 0.95

@@ -92,6 +92,36 @@ def test_the_summary_counts_the_restarts_and_says_the_settled_state(configs, wat
     assert [(e["state"], e["changes"]) for e in after[3:]] == [("not_running", 1)], after
 
 
+def test_health_does_not_follow_every_change_of_a_crash_loop(configs, broker):  # noqa: F811
+    """Health is a state change (never dropped) too: a held change does not force it out."""
+    from broker import Collector
+
+    from kiosk.ledger import Ledger
+
+    kiosk = configs[0]
+    Ledger(kiosk.ledger_path, kiosk.office_id, kiosk.tz).close()  # the kiosk's ledger, read by health
+    step = dt.timedelta(seconds=2)  # the agent looks every second; systemd restarts within 2 s
+    clock = FakeSystemClock(at("2026-11-23 09:00"))
+    agent = Agent(*configs, monotonic=clock.monotonic)
+    seen = Collector(broker, "technician", [f"{BASE}/health", f"{BASE}/events/#"])
+    agent.link.start()
+    try:
+        assert agent.link.wait_connected(10)
+        for _ in range(CRASHES):  # 80 s of a crash loop
+            with kiosk_alive(configs[0].data_dir):
+                clock.advance(step)
+                agent.watch_kiosk()
+            clock.advance(step)
+            agent.watch_kiosk()
+        said = events_until_marker(agent, seen)
+        health = seen.payloads(f"{BASE}/health")
+    finally:
+        agent.close()
+        seen.close()
+    assert len(said) == 3, said  # the crash and the restart at once, then one summary after 60 s
+    assert len(health) <= len(said) + 1, f"{len(health)} health changes for {len(said)} kiosk_process events"
+
+
 def test_a_long_crash_loop_costs_one_event_per_interval():
     """Pure logic: a day of a kiosk restarted every 3 s and crashing 2 s later."""
     from edge_agent.agent import FLAP_INTERVAL_S, ProcessReports
