@@ -36,7 +36,7 @@ FLAP_INTERVAL_S = 60.0  # a kiosk in a crash loop: at most one kiosk_process eve
 
 class Agent:
     def __init__(self, kiosk: Config, config: AgentConfig, *, clock=time.time, probe=None, link=None,
-                 monotonic=time.monotonic):
+                 monotonic=None):
         self.kiosk, self.config, self.clock = kiosk, config, clock
         os.makedirs(config.data_dir, exist_ok=True)
         self.store = AgentStore(config.data_dir)
@@ -45,8 +45,8 @@ class Agent:
         self.monitor = build_monitor(kiosk, config, clock, probe)
         self.follower = KioskFollower(kiosk, self.store)
         self.kiosk_watch = KioskWatch(kiosk)
-        self.process_reports = ProcessReports(monotonic=monotonic)
-        self._monotonic = monotonic  # for the gaps between published changes
+        self._monotonic = monotonic or _monotonic  # for the gaps between changes and events
+        self.process_reports = ProcessReports(monotonic=self._monotonic)
         self.link = link if link is not None else build_link(kiosk, config, Handlers(self).table(), clock)
         self.stopping = threading.Event()
         self._resend = threading.Event()
@@ -286,6 +286,10 @@ class ProcessReports:
         self._held, self._changes, self._restarts, self._said = None, 0, 0, body["state"]
         self._seen.add(body["state"])
         return report
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up at each call, so a test may replace time.monotonic
 
 
 def _epoch_or_zero(text: str) -> float:
