@@ -11,7 +11,8 @@ lobby page:
   another one is running, and exit.
 - **The heartbeat** ``<data_dir>/kiosk.heartbeat``. Written once at start
   (who, since when), then its modification time is set from the worker loop
-  (the same loop that pings systemd's watchdog) about once a second: an
+  (the same loop that pings systemd's watchdog) about once a second, also
+  between the long steps of one turn (each reprint of a batch): an
   ``os.utime``, no data and no fsync, so the SD card is not worn. A process
   holding the lock whose heartbeat is older than ``heartbeat_stale_s`` is
   alive but stuck: hung.
