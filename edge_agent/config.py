@@ -7,7 +7,6 @@ environment variables layered on top (``AGENT_MQTT_HOST``,
 ``AGENT_PROBE_INTERVAL_S`` for keys of [agent]).
 """
 
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -61,7 +60,16 @@ TARGET = {
 KINDS = ("icmp", "tcp", "dns", "http")
 ROLES = ("gateway", "dns", "central", "internet", "other")
 INTERVALS = ("probe_interval_s", "health_interval_s", "publish_interval_s")
-POSITIVE = ("fail_threshold", "success_threshold")
+MAX_INTERVAL_S = 86_400  # a day; beyond it a timer's wait overflows long before anyone notices
+# Both ends of every other number (kiosk.config.RANGES has the kiosk's).
+RANGES = {
+    ("agent", "fail_threshold"): (1, 100),
+    ("agent", "success_threshold"): (1, 100),
+    ("mqtt", "keepalive_s"): (1, 65535),  # MQTT's own limit
+}
+TARGET_RANGES = {"port": (0, 65535), "expect_status": (100, 599), "timeout_ms": (0, 60_000), "count": (1, 100),
+                 "degraded_loss_percent": (0, 100), "degraded_rtt_ms": (1, 60_000)}
+MAX_OUTBOX_BYTES = 500_000_000  # the SD card holds the ledger too
 # What each probe kind cannot work without, with an example for the message.
 TARGET_NEEDS = {"icmp": (("host", '"192.168.1.1"'),), "tcp": (("host", '"10.1.2.3"'), ("port", "443")),
                 "dns": (("host", '"192.168.1.1"'), ("query_name", '"siak.example.go.id"')),
@@ -144,28 +152,34 @@ def _check_target(where: str, target: dict, problems: list) -> None:
     if target["timeout_ms"] is not None and target["timeout_ms"] < 0:
         problems.append(f"{where}.timeout_ms = {target['timeout_ms']} is negative; set 1 or more, "
                         "or 0 for the kind's default")
-    if target["count"] is not None and target["count"] < 1:
-        problems.append(f"{where}.count = {target['count']} is too small; set 1 or more")
+    else:
+        low, high = TARGET_RANGES["timeout_ms"]
+        kconfig.check_range(f"{where}.timeout_ms", target["timeout_ms"], low, high, problems)
+    for key, (low, high) in TARGET_RANGES.items():
+        if key != "timeout_ms":
+            kconfig.check_range(f"{where}.{key}", target[key], low, high, problems)
 
 
 def _check_agent(agent: dict, problems: list) -> None:
-    for key in INTERVALS:
+    for key in INTERVALS:  # inf and nan were refused as numbers already
         value, default = agent[key], AGENT[key].default
-        if value is None:
-            continue
-        if not math.isfinite(value):  # TOML has inf and nan; neither is a time between two rounds
-            problems.append(f"agent.{key} = {value} is not a number of seconds; set a finite number above 0, "
-                            f"e.g. {default}")
-        elif value <= 0:
+        if value is not None and value <= 0:
             problems.append(f"agent.{key} = {value:g} is too small; set more than 0 seconds, e.g. {default} "
                             "(a fraction such as 0.5 is fine)")
-    for key in POSITIVE:
-        if agent[key] is not None and agent[key] < 1:
-            problems.append(f"agent.{key} = {agent[key]} is too small; set 1 or more")
+        elif value is not None and value > MAX_INTERVAL_S:
+            problems.append(f"agent.{key} = {value:g} is too large; set at most {MAX_INTERVAL_S} seconds "
+                            f"(a day), e.g. {default}")
+    for (section, key), (low, high) in RANGES.items():
+        if section == "agent":
+            kconfig.check_range(f"agent.{key}", agent[key], low, high, problems)
     size = agent["outbox_max_bytes"]
     if size is not None and size < MIN_OUTBOX_BYTES:
         problems.append(f"agent.outbox_max_bytes = {size} is too small; set {MIN_OUTBOX_BYTES} or more "
                         f"(default {AGENT['outbox_max_bytes'].default})")
+    else:
+        kconfig.check_range("agent.outbox_max_bytes", size, MIN_OUTBOX_BYTES, MAX_OUTBOX_BYTES, problems)
+    if agent["data_dir"]:
+        kconfig.check_dir("agent.data_dir", agent["data_dir"], problems)
 
 
 def _check_mqtt(mqtt: dict, problems: list) -> None:
@@ -182,6 +196,9 @@ def _check_mqtt(mqtt: dict, problems: list) -> None:
                         "set both or neither")
     if mqtt["port"] is not None and not 0 < mqtt["port"] < 65536:
         problems.append(f"mqtt.port = {mqtt['port']} is not a port; use 1883 (plain) or 8883 (TLS)")
+    for (section, key), (low, high) in RANGES.items():
+        if section == "mqtt":
+            kconfig.check_range(f"mqtt.{key}", mqtt[key], low, high, problems)
 
 
 def _check_needs(kiosk: kconfig.Config, targets, problems: list) -> None:

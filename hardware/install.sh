@@ -214,8 +214,17 @@ if [ "$MAKE_VENV" = 1 ]; then
     if [ -f "$OPT/venv/.antrean-source" ] && [ "$(cat "$OPT/venv/.antrean-source")" = "$stamp" ]; then
         keep "antrean in $OPT/venv (source unchanged)"
     else
-        run "$OPT/venv/bin/pip" install --quiet --disable-pip-version-check "${SRC}[pi]"
-        if [ "$DRY_RUN" = 0 ]; then echo "$stamp" > "$OPT/venv/.antrean-source"; fi
+        # pip's full log is kept: it says which packages had no wheel for this
+        # machine and were compiled here (on a Pi that takes python3-dev and minutes).
+        if [ "$DRY_RUN" = 0 ]; then rm -f "$OPT/venv/pip-install.log"; fi
+        run "$OPT/venv/bin/pip" install --quiet --disable-pip-version-check --log "$OPT/venv/pip-install.log" \
+            "${SRC}[pi]"
+        if [ "$DRY_RUN" = 0 ]; then
+            echo "$stamp" > "$OPT/venv/.antrean-source"
+            built=$(grep -o 'Building wheel for [^ ]*' "$OPT/venv/pip-install.log" | cut -d' ' -f4 \
+                | grep -vx antrean | sort -u | tr '\n' ' ' || true)
+            if [ -n "$built" ]; then echo "! built from source here (no wheel for this machine): ${built% }"; fi
+        fi
     fi
 else
     keep "venv skipped (--no-venv)"

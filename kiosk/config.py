@@ -7,12 +7,16 @@ every problem before failing so a technician fixes the file in one pass.
 
 import datetime as dt
 import difflib
+import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass
 
+from button_panel.protocol import MAX_BUTTONS as PANEL_MAX_BUTTONS  # what the panel firmware drives
+from kiosk.config_file import parse_toml, read_file
 from kiosk.errors import ConfigError
+from kiosk.pins import GpioPin, bcm_pin
 
 REQUIRED = object()
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -103,32 +107,44 @@ CHOICES = {
     ("log", "level"): ("debug", "info", "warning", "error"),
     ("log", "format"): ("json", "text"),
 }
-MINIMUM = {
-    ("printer", "tcp_port"): 1,
-    ("printer", "connect_timeout_ms"): 1,
-    ("printer", "write_timeout_ms"): 1,
-    ("printer", "status_timeout_ms"): 1,
-    ("calendar", "booking_horizon_days"): 1,
-    ("buttons", "bounce_time_ms"): 0,
-    ("buttons", "cooldown_ms"): 0,
-    ("buttons", "burst_max_tickets"): 1,
-    ("buttons", "burst_window_minutes"): 1,
-    ("buttons", "panel_heartbeat_timeout_ms"): 1000,
-    ("clock", "max_leap_days"): 1,
-    ("", "heartbeat_stale_s"): 3,  # the worker loop beats every second; less would flap
+# Every number has both ends: past them a value is a typo, and some (a timeout of
+# 1e20 ms, a horizon of a billion days) would overflow the date or socket code.
+RANGES = {
+    ("printer", "tcp_port"): (1, 65535),
+    ("printer", "connect_timeout_ms"): (1, 60_000),
+    ("printer", "write_timeout_ms"): (1, 120_000),
+    ("printer", "status_timeout_ms"): (1, 10_000),
+    ("printer", "usb_vendor_id"): (0, 0xFFFF),
+    ("printer", "usb_product_id"): (0, 0xFFFF),
+    ("printer", "usb_in_ep"): (0, 0xFF),
+    ("printer", "usb_out_ep"): (0, 0xFF),
+    ("calendar", "booking_horizon_days"): (1, 366),
+    ("buttons", "bounce_time_ms"): (0, 1000),
+    ("buttons", "cooldown_ms"): (0, 60_000),
+    ("buttons", "burst_max_tickets"): (1, 1000),
+    ("buttons", "burst_window_minutes"): (1, 1440),
+    ("buttons", "panel_baud_rate"): (1200, 4_000_000),
+    ("buttons", "panel_heartbeat_timeout_ms"): (1000, 60_000),  # the panel beats every 1000 ms
+    ("buttons", "panel_reconnect_s"): (0.1, 600),
+    ("clock", "max_leap_days"): (1, 366),
+    ("", "heartbeat_stale_s"): (3, 3600),  # the worker loop beats every second; less would flap
 }
+MAX_DAILY_QUOTA = 9999
 EXAMPLES = {
     "int": "a whole number, e.g. 150",
-    "float": "a number, e.g. 0.5",
+    "float": "a finite number, e.g. 0.5",
     "bool": "true or false",
     "str": 'a quoted string, e.g. "abc"',
     "time": 'a time "HH:MM", e.g. "14:00"',
     "dates": 'a list of dates, e.g. ["2026-12-25"]',
     "weekdays": 'a list of weekdays, e.g. ["mon", "tue"]',
     "strings": 'a list of strings, e.g. ["central"]',
-    "pin": 'a GPIO pin name or number, e.g. "GPIO17" or 17',
+    "pin": 'a GPIO pin name or number, e.g. "GPIO17", 17 or "BOARD11"',
 }
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would let a "\n" through
+# Topic levels beside or below antrean/<office>/<kiosk> (docs/mqtt.md): a kiosk named so would
+# read or write another topic's messages.
+RESERVED_IDS = frozenset({"bridge", "status", "health", "network", "events", "cmd", "reply"})
 
 
 @dataclass(frozen=True)
@@ -136,8 +152,8 @@ class Service:
     code: str
     name: str
     daily_quota: int
-    button: str | int | None
-    led: str | int | None
+    button: GpioPin | None  # one BCM number however it was written; str(pin) is "GPIO17"
+    led: GpioPin | None
     needs_targets: tuple[str, ...]
 
 
@@ -202,28 +218,12 @@ def load(path: str | None = None, env: dict | None = None, overrides: dict | Non
 
 
 def loads(text: str, env: dict | None = None, source: str = "<string>") -> Config:
-    raw = _parse_toml(text, source)
+    raw = parse_toml(text, source)
     problems = apply_env(raw, env or {})
     config, more = validate(raw, source=source)
     if problems + more:
         raise ConfigError(problems + more)
     return config
-
-
-def read_file(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return _parse_toml(f.read(), path)
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read the config file ({exc.strerror}); "
-                           "check the path given to --config"]) from None
-
-
-def _parse_toml(text: str, source: str) -> dict:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{source}: not valid TOML ({exc}); fix the syntax at that line"]) from None
 
 
 def _merge(base: dict, extra: dict) -> None:
@@ -262,7 +262,7 @@ def _env_target(rest: str) -> tuple[str, str | None]:
 def env_value(text: str):
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 
@@ -274,6 +274,7 @@ def validate(raw: dict, source: str = "<config>") -> tuple[Config | None, list[s
     services = _check_services(raw.get("services", []), problems)
     calendar = _check_calendar(flat, problems)
     _check_rules(flat, problems)
+    _check_panel_size(flat, services, problems)
     if problems:
         return None, problems
     return _build(flat, services, calendar, raw, source), []
@@ -310,7 +311,10 @@ def _typed(name: str, value, spec: Key, problems: list):
         return None
     converted, ok = CONVERT[spec.kind](value)
     if not ok:
-        problems.append(f"{name} = {value!r} is not {EXAMPLES[spec.kind]}; fix the value")
+        example = EXAMPLES[spec.kind]
+        if spec.kind == "float" and spec.default not in (REQUIRED, None):
+            example = f"a finite number, e.g. {spec.default}"
+        problems.append(f"{name} = {value!r} is not {example}; fix the value")
         return None
     return converted
 
@@ -331,8 +335,13 @@ def _as_int(v):
 
 
 def _as_float(v):
-    ok = _as_int(v)[1] or isinstance(v, float)
-    return (float(v) if ok else None), ok
+    if not (_as_int(v)[1] or isinstance(v, float)):
+        return None, False
+    try:
+        number = float(v)
+    except OverflowError:  # a whole number beyond any float
+        return None, False
+    return number, math.isfinite(number)  # TOML has inf and nan
 
 
 def _as_bool(v):
@@ -395,13 +404,21 @@ def _check_services(items, problems: list) -> tuple[Service, ...]:
         problems.append("no [[services]] defined; add at least one, e.g. "
                         '[[services]] code = "A" name = "Perekaman e-KTP" daily_quota = 150')
         return ()
-    services = [_check_service(i, item, problems) for i, item in enumerate(items)]
-    services = [s for s in services if s is not None]
+    checked = [(_check_service(i, item, problems), item) for i, item in enumerate(items)]
+    checked = [(service, item) for service, item in checked if service is not None]
+    services = tuple(service for service, _ in checked)
     _check_unique(services, "code", problems)
-    _check_unique(services, "button", problems)
-    _check_unique(services, "led", problems)
-    _check_pins_apart(services, problems)
-    return tuple(services)
+    _check_pins(checked, problems)
+    return services
+
+
+def _pin(name: str, value, problems: list) -> GpioPin | None:
+    if value is None:
+        return None
+    pin, why = bcm_pin(value)
+    if pin is None:
+        problems.append(f"{name} = {value!r} {why}")
+    return pin
 
 
 def _check_service(index: int, item, problems: list) -> Service | None:
@@ -417,29 +434,39 @@ def _check_service(index: int, item, problems: list) -> Service | None:
     if values["daily_quota"] < 0:
         problems.append(f"{where}.daily_quota = {values['daily_quota']} is negative; "
                         "set 0 or more (0 closes the service)")
-    return Service(values["code"], values["name"], values["daily_quota"], values["button"],
-                   values["led"], tuple(values["needs_targets"]))
+    elif values["daily_quota"] > MAX_DAILY_QUOTA:
+        problems.append(f"{where}.daily_quota = {values['daily_quota']} is out of range; "
+                        f"set 0 to {MAX_DAILY_QUOTA}")
+    button, led = (_pin(f"{where}.{key}", values[key], problems) for key in ("button", "led"))
+    return Service(values["code"], values["name"], values["daily_quota"], button, led,
+                   tuple(values["needs_targets"]))
 
 
 def _check_unique(services, field: str, problems: list) -> None:
     seen = {}
     for service in services:
         value = getattr(service, field)
-        if value is None:
-            continue
-        key = str(value).upper()
-        if key in seen:
-            problems.append(f"services {seen[key]!r} and {service.code!r} share {field} = {value!r}; "
+        if value in seen:
+            problems.append(f"services {seen[value]!r} and {service.code!r} share {field} = {value!r}; "
                             f"give each service its own {field}")
-        seen[key] = service.code
+        seen[value] = service.code
 
 
-def _check_pins_apart(services, problems: list) -> None:
-    buttons = {str(s.button).upper(): s.code for s in services if s.button is not None}
-    for s in services:
-        if s.led is not None and str(s.led).upper() in buttons:
-            problems.append(f"service {s.code!r} led = {s.led!r} is also the button of service "
-                            f"{buttons[str(s.led).upper()]!r}; use a free pin for the LED")
+def _check_pins(checked, problems: list) -> None:
+    """Every button and LED on a pin of its own, compared as BCM numbers: 17, "GPIO17" and
+    "BOARD11" are one pin, and gpiozero would hand it to both."""
+    users = {}
+    for service, item in checked:
+        for field in ("button", "led"):
+            pin = getattr(service, field)
+            if pin is None:
+                continue
+            if pin not in users:
+                users[pin] = (service.code, field, item[field])
+                continue
+            code, other, written = users[pin]
+            problems.append(f"service {service.code!r} {field} = {item[field]!r} is {pin}, already the {other} "
+                            f"of service {code!r} ({other} = {written!r}); give each button and LED its own pin")
 
 
 def _check_calendar(flat: dict, problems: list) -> Calendar | None:
@@ -463,21 +490,57 @@ def _check_rules(flat: dict, problems: list) -> None:
         value = flat.get((section, key))
         if value is not None and value not in allowed:
             problems.append(f"{section}.{key} = {value!r} is not allowed; use one of {list(allowed)}")
-    for (section, key), low in MINIMUM.items():
-        value = flat.get((section, key))
-        if value is not None and value < low:
-            problems.append(f"{_dotted(section, key)} = {value} is too small; set {low} or more")
-    for section, key in (("", "id"), ("office", "id")):
-        value = flat.get((section, key))
-        if value is not None and not ID_PATTERN.match(value):
-            problems.append(f"{_dotted(section, key)} = {value!r} names MQTT topics; use only lower-case "
-                            "letters, digits, '-' or '_', e.g. \"serang-kota\"")
+    for (section, key), (low, high) in RANGES.items():
+        check_range(_dotted(section, key), flat.get((section, key)), low, high, problems)
+    _check_ids(flat, problems)
+    check_dir("data_dir", flat.get(("", "data_dir")), problems)
     _check_timezone(flat.get(("office", "timezone")), problems)
     _check_paper(flat, problems)
     _check_printer_link(flat, problems)
     if flat.get(("buttons", "backend")) == "panel" and not flat.get(("buttons", "panel_port")):
         problems.append('buttons.panel_port is not set but buttons.backend = "panel" needs it; '
                         'set it, e.g. panel_port = "/dev/antrean-panel"')
+
+
+def _check_panel_size(flat: dict, services, problems: list) -> None:
+    if flat.get(("buttons", "backend")) == "panel" and len(services) > PANEL_MAX_BUTTONS:
+        problems.append(f"buttons.backend = \"panel\" with {len(services)} [[services]]: the button panel "
+                        f"has at most {PANEL_MAX_BUTTONS} buttons; configure at most {PANEL_MAX_BUTTONS} "
+                        "services, or use backend = \"gpio\"")
+
+
+def check_range(name: str, value, low, high, problems: list) -> None:
+    """A number from low to high, both included (None: already reported as the wrong type)."""
+    if value is not None and not low <= value <= high:
+        problems.append(f"{name} = {value!r} is out of range; set {low!r} to {high!r}")
+
+
+def _check_ids(flat: dict, problems: list) -> None:
+    for section, key, example in (("", "id", "kiosk-1"), ("office", "id", "serang-kota")):
+        value = flat.get((section, key))
+        if value is not None and not ID_PATTERN.fullmatch(value):
+            problems.append(f"{_dotted(section, key)} = {value!r} names MQTT topics; use 1 to 64 lower-case "
+                            f"letters, digits, '-' or '_', starting with a letter or digit, e.g. \"{example}\"")
+    kiosk_id = flat.get(("", "id"))
+    if kiosk_id in RESERVED_IDS:
+        problems.append(f"id = {kiosk_id!r} is a topic word of antrean/<office>/ (docs/mqtt.md); choose "
+                        f"another, e.g. \"kiosk-1\" (reserved: {', '.join(sorted(RESERVED_IDS))})")
+
+
+def check_dir(name: str, value, problems: list) -> None:
+    """A directory the program can make or use: not empty, not a file, not under a file."""
+    if value is None:
+        return
+    if not value.strip() or "\0" in value:
+        problems.append(f"{name} = {value!r} is no directory path; set one, e.g. \"/var/lib/antrean\"")
+        return
+    path = os.path.abspath(value)
+    while not os.path.lexists(path):  # the kiosk makes what is missing, below what exists
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        where = "is" if path == os.path.abspath(value) else f"is under {path!r}, which is"
+        problems.append(f"{name} = {value!r} {where} not a directory; choose a directory, "
+                        "e.g. \"/var/lib/antrean\"")
 
 
 def _check_timezone(name, problems: list) -> None:
@@ -518,7 +581,7 @@ def _check_paper(flat: dict, problems: list) -> None:
     # This is python-escpos's first import, and the only moment its cache location counts. The
     # kiosk's first start makes <data_dir>/cache (build_kiosk); other users' tools fall back.
     cache = os.path.join(flat.get(("", "data_dir")) or "", "cache")
-    layout.prepare(cache if os.access(cache, os.W_OK) else None)
+    layout.prepare(cache if "\0" not in cache and os.access(cache, os.W_OK) else None)  # NUL: check_dir said
     width, qr_code = flat.get(("printer", "paper_width_mm")), flat.get(("printer", "qr_code"))
     try:  # a bad width or qr_code is reported above: check the profile against the defaults then
         layout.check_paper(layout.Paper(width if width in layout.COLUMNS else 58, code_page, profile,

@@ -8,6 +8,7 @@ costs nothing (the outage log re-learns it on the next round).
 
 import contextlib
 import sqlite3
+import urllib.parse
 
 
 def connect(path: str, synchronous: str = "FULL", timeout: float = 5.0) -> sqlite3.Connection:
@@ -19,7 +20,10 @@ def connect(path: str, synchronous: str = "FULL", timeout: float = 5.0) -> sqlit
 
 
 def connect_readonly(path: str, timeout: float = 5.0) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=timeout)
+    # A URI: "#" or "?" in a directory name would end the path there, and with it "mode=ro"
+    # (a new, empty database beside the real one). quote() keeps "/" and escapes the rest.
+    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
 
 
 @contextlib.contextmanager

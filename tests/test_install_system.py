@@ -10,15 +10,25 @@ debootstrap, and the network to the Debian mirror and PyPI; CI has all three.
 
 One module fixture builds the chroot and runs the installer twice; the tests
 only read what it left. About a minute on 2 cores.
+
+A second fixture does it once more for the Pi's own architecture: an arm64
+bookworm chroot that runs under qemu-user-static through binfmt_misc (Python
+about 6x slower there), where the installer runs, then ``kiosk demo --press``
+and a small smoke subset of these tests. It reports the Python packages pip
+had to build from source on aarch64 (no wheel for it on PyPI) as a
+``SCENARIO {json}`` line (``pytest -s`` shows it).
 """
 
+import json
 import os
+import platform
 import re
 import select
 import shutil
 import signal
 import stat
 import subprocess
+import time
 import urllib.request
 from dataclasses import dataclass
 from hashlib import sha256
@@ -136,10 +146,12 @@ class Chroot:
         return self.root / inside.lstrip("/")
 
 
-def debootstrap(root: Path) -> None:
-    DEB_CACHE.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}",
-                             f"--cache-dir={DEB_CACHE}", SUITE, str(root), MIRROR],
+def debootstrap(root: Path, arch: str | None = None) -> None:
+    # One cache per architecture: .ci/test runs the two chroots' tests at the same time.
+    cache = DEB_CACHE.with_name(f"{DEB_CACHE.name}-{arch}") if arch else DEB_CACHE
+    cache.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["debootstrap", *([f"--arch={arch}"] if arch else []), "--variant=minbase",
+                             f"--include={BASE_PACKAGES}", f"--cache-dir={cache}", SUITE, str(root), MIRROR],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
@@ -185,9 +197,9 @@ def snapshot(root: Path) -> dict:
     return entries
 
 
-def run_installer(chroot: Chroot) -> subprocess.CompletedProcess:
+def run_installer(chroot: Chroot, timeout: float = 900) -> subprocess.CompletedProcess:
     """As `sudo hardware/install.sh` on a Pi: root, a clean environment, no --root."""
-    result = chroot.run("bash", f"{SRC_IN_CHROOT}/hardware/install.sh", timeout=900)
+    result = chroot.run("bash", f"{SRC_IN_CHROOT}/hardware/install.sh", timeout=timeout)
     left = processes_in(chroot.root)
     for pid in left:
         kill_and_wait(pid)
@@ -356,3 +368,107 @@ def test_second_run_changes_nothing(installed):
     assert changed == {}  # secrets, config, venv, units, users: same bytes, owners, modes, times
     for secret in ("etc/antrean/mqtt.secret", "etc/antrean/kiosk.toml"):  # said outright: not overwritten
         assert installed.after[secret] == installed.before[secret], secret
+
+
+# ---- the Pi's architecture: arm64 under qemu-user-static ----
+
+ARM64_BINFMT = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+# What a smoke run on aarch64 covers: SQLite under the ledger, Pillow, qrcode and
+# python-escpos under the ticket layout, and the config checks with `kiosk check-config`.
+SMOKE_TESTS = ("tests/test_ledger.py", "tests/test_layout.py", "tests/test_config.py")
+SMOKE_TOOLS = ("pytest", "hypothesis")
+PIP_LOG = "/opt/antrean/venv/pip-install.log"  # install.sh keeps pip's full log there
+
+
+def aarch64_runs() -> bool:
+    """binfmt_misc hands aarch64 programs to qemu-user-static (.ci/system-packages sets this up)."""
+    try:
+        return ARM64_BINFMT.read_text().splitlines()[0] == "enabled"
+    except OSError:
+        return False
+
+
+def prepare_foreign(chroot: Chroot) -> None:
+    """prepare(), plus what pip and a pty need in a foreign chroot (docs: ENVIRONMENT, arm64)."""
+    prepare(chroot)
+    # pip reads the host's pip configuration (its CA bundle) before the installer's
+    # apt run has built the chroot's own bundle.
+    for name in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pip.conf"):
+        if Path(name).is_file():
+            chroot.path(name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(name, chroot.path(name))
+    # The demo's printer is a pseudo-terminal: it needs /dev/pts.
+    for point in ("/dev", "/dev/pts"):
+        subprocess.run(["mount", "--bind", point, str(chroot.path(point))], check=True)
+
+
+def built_from_source(pip_log: str) -> list[str]:
+    """Packages pip built a wheel for (no wheel for this machine on PyPI), the project itself aside."""
+    names = set(re.findall(r"Building wheel for (\S+)", pip_log)) - {"antrean"}
+    return sorted(names)
+
+
+@dataclass
+class Arm64:
+    chroot: Chroot
+    install: subprocess.CompletedProcess
+    demo: subprocess.CompletedProcess
+    smoke: subprocess.CompletedProcess
+    seconds: dict
+
+
+@pytest.fixture(scope="module")
+def arm64(tmp_path_factory):
+    need(os.geteuid() == 0, "the arm64 install needs root (chroot, mount, useradd)")
+    need(shutil.which("debootstrap") is not None, "debootstrap is not installed")
+    need(aarch64_runs(), f"{ARM64_BINFMT} is not enabled: binfmt_misc with qemu-user-static and binfmt-support")
+    need(mirror_reachable(), f"the Debian mirror {MIRROR} is not reachable")
+    root = tmp_path_factory.mktemp("bookworm-arm64").resolve()
+    root.chmod(0o755)
+    chroot = Chroot(root)
+    seconds = {}
+    started = time.monotonic()
+    try:
+        debootstrap(root, arch="arm64")
+        prepare_foreign(chroot)
+        seconds["debootstrap"] = round(time.monotonic() - started)
+        install = run_installer(chroot, timeout=1500)
+        assert install.returncode == 0, f"install failed on arm64:\n{install.stdout}\n{install.stderr}"
+        seconds["install"] = round(time.monotonic() - started - seconds["debootstrap"])
+        mark = time.monotonic()
+        demo = chroot.run("/opt/antrean/venv/bin/kiosk", "demo", "--press", "abc", "--data-dir", "/tmp/demo",
+                          timeout=600)
+        seconds["demo"] = round(time.monotonic() - mark)
+        mark = time.monotonic()
+        tools = chroot.run("/opt/antrean/venv/bin/pip", "install", "--quiet", *SMOKE_TOOLS, timeout=600)
+        assert tools.returncode == 0, tools.stdout + tools.stderr
+        smoke = chroot.run("sh", "-c", f"cd {SRC_IN_CHROOT} && exec /opt/antrean/venv/bin/python -m pytest -q "
+                           f"-p no:cacheprovider {' '.join(SMOKE_TESTS)}", timeout=1200)
+        seconds["smoke"] = round(time.monotonic() - mark)
+        seconds["total"] = round(time.monotonic() - started)
+        yield Arm64(chroot, install, demo, smoke, seconds)
+    finally:
+        for pid in processes_in(root):
+            kill_and_wait(pid)
+        remove_tree(root)
+
+
+def test_arm64_install_demo_and_smoke(arm64):
+    chroot = arm64.chroot
+    assert chroot.out("uname", "-m") == "aarch64"  # really the Pi's architecture, through qemu
+    assert chroot.out("/opt/antrean/venv/bin/python", "-c", "import platform; print(platform.machine())") \
+        == "aarch64"
+    pip_log = chroot.path(PIP_LOG).read_text()
+    assert "Building wheel for antrean" in pip_log  # the project always is: the log does show builds
+    built = built_from_source(pip_log)
+    print("SCENARIO " + json.dumps({"scenario": "install-arm64", "host": platform.machine(),
+                                    "built_from_source": built, "seconds": arm64.seconds}, sort_keys=True))
+    if built:  # the installer tells the technician, who needs python3-dev (and time) for these
+        assert f"! built from source here (no wheel for this machine): {' '.join(built)}" in arm64.install.stdout
+    assert arm64.demo.returncode == 0, arm64.demo.stdout + arm64.demo.stderr
+    for number in (1, 2, 3):
+        assert chroot.path(f"/tmp/demo/tickets/doc-{number:04d}.png").stat().st_size > 0
+    labels = re.findall(r"\|\s+([ABC])   -   0   0   1\s+\|", arm64.demo.stdout)
+    assert labels == ["A", "B", "C"], arm64.demo.stdout[-3000:]
+    assert arm64.smoke.returncode == 0, arm64.smoke.stdout[-6000:] + arm64.smoke.stderr[-3000:]
+    assert " passed" in arm64.smoke.stdout and "skipped" not in arm64.smoke.stdout, arm64.smoke.stdout[-2000:]
