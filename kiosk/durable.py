@@ -13,6 +13,7 @@ thousands of times a day would wear the card.
 """
 
 import os
+import threading
 
 __all__ = ["fsync_dir", "write_atomic", "create_once"]
 
@@ -57,7 +58,8 @@ def create_once(path: str, data: bytes, mode: int = 0o600) -> bool:
 
 
 def _write_temporary(path: str, data: bytes, mode: int, durable: bool) -> str:
-    tmp = f"{path}.{os.getpid()}.tmp"
+    # Per process and thread, so two writers of one file never share a temporary.
+    tmp = f"{path}.{os.getpid()}.{threading.get_native_id()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
