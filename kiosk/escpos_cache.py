@@ -21,14 +21,12 @@ import logging
 import os
 import pickle
 import platform
-import time
 
-from kiosk.durable import write_atomic
+from kiosk.durable import remove_orphans, write_atomic
 
 log = logging.getLogger(__name__)
 
 DATABASE_ENV = "ESCPOS_CAPABILITIES_FILE"  # python-escpos's own override of its database
-STALE_TEMPORARY_S = 60.0  # no writer takes this long; an older temporary was left by a power cut
 
 
 def pickle_path(directory: str) -> str:
@@ -40,13 +38,16 @@ def ensure(directory: str) -> bool:
     """Leave a whole, current pickle in ``directory``; False if it cannot be written there."""
     path = pickle_path(directory)
     database = _database_path()
+    try:
+        remove_orphans(path)  # a start cut between writing the pickle and renaming it
+    except OSError:
+        pass  # a directory it cannot list is handled below, where it cannot write either
     problem = _problem(path, database)
     if problem is None:
         return True
     if problem != "missing":
         log.warning("python-escpos cache %s %s; rebuilding it", path, problem)
     try:
-        _remove_stale_temporaries(path)
         _build(path, database)
     except OSError as exc:
         log.warning("cannot write python-escpos cache %s (%s); python-escpos will use a temporary "
@@ -110,18 +111,6 @@ def _database_path() -> str:
         return override
     spec = importlib.util.find_spec("escpos")  # finds the package without importing it
     return os.path.join(spec.submodule_search_locations[0], "capabilities.json")
-
-
-def _remove_stale_temporaries(path: str) -> None:
-    directory, prefix = os.path.split(path)
-    cutoff = time.time() - STALE_TEMPORARY_S
-    for entry in os.scandir(directory):
-        if entry.name.startswith(prefix + ".") and entry.name.endswith(".tmp"):
-            try:
-                if entry.stat().st_mtime < cutoff:
-                    os.unlink(entry.path)
-            except FileNotFoundError:
-                pass  # its writer finished or another start removed it
 
 
 def _remove(path: str) -> None:

@@ -408,10 +408,20 @@ class Ledger:
         with self._lock:
             if version == 2:
                 self._db.executescript(WIDEN_REQUESTS)
-            self._db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-            # Added without a version bump: older software ignores the column, so the file stays theirs too.
-            if "deadline" not in {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}:
-                self._db.execute("ALTER TABLE requests ADD COLUMN deadline INTEGER")
+            # One transaction: a first start cut while it runs leaves the whole schema or none of it.
+            script = f"BEGIN IMMEDIATE;\n{SCHEMA}{self._new_columns()}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            try:
+                self._db.executescript(script)
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _new_columns(self) -> str:
+        """ALTERs for columns added without a version bump (older software ignores them, so the
+        file stays theirs too); empty for a new ledger, whose CREATE TABLE has them already."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        return "ALTER TABLE requests ADD COLUMN deadline INTEGER;\n" if columns and "deadline" not in columns else ""
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -10,7 +10,7 @@ import hmac
 import os
 import secrets
 
-from kiosk.durable import create_once
+from kiosk.durable import create_once, remove_orphans
 from kiosk.errors import KioskError
 
 KEY_FILE = "ticket.key"
@@ -25,6 +25,7 @@ class SignatureError(KioskError):
 
 def load_or_create_key(data_dir: str) -> bytes:
     path = os.path.join(data_dir, KEY_FILE)
+    remove_orphans(path)  # what a power cut during a first start left
     try:
         with open(path, "rb") as f:
             key = f.read()

@@ -10,6 +10,7 @@ directory is flushed; no file is ever truncated and rewritten in place.
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -96,6 +97,26 @@ def test_ticket_key_is_made_where_a_killed_start_left_its_temporary(tmp_path):
     assert (tmp_path / "ticket.key").read_bytes() == key and len(key) == KEY_BYTES
 
 
+def test_temporaries_a_cut_left_are_removed_and_a_live_writers_kept(tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    cut = tmp_path / f"ticket.key.{gone.pid}.{gone.pid}.tmp"  # its writer was killed before the link
+    writing, done = threading.Event(), threading.Event()
+    writer = threading.Thread(target=lambda: (writing.set(), done.wait()))  # another thread, mid-write
+    writer.start()
+    writing.wait()
+    live = tmp_path / f"ticket.key.{os.getpid()}.{writer.native_id}.tmp"
+    unrelated = tmp_path / f"ticket.keys.{gone.pid}.{gone.pid}.tmp"
+    for path in (cut, live, unrelated):
+        path.write_bytes(b"k" * KEY_BYTES)
+    try:
+        load_or_create_key(str(tmp_path))
+    finally:
+        done.set()
+        writer.join()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ticket.key", live.name, unrelated.name])
+
+
 def test_lobby_secret_name_is_on_disk_before_a_session_is_signed(tmp_path):
     path = tmp_path / "agent" / "lobby-secret.key"
     calls = trace(tmp_path, python(f"""
@@ -149,3 +170,25 @@ def test_new_sqlite_files_get_their_names_flushed(tmp_path):
     assert len(made) == 5, sorted(made)
     for path, i in made.items():
         assert any(synced_path(c) == str(tmp_path) for c in calls[i:]), f"{path}'s name is never flushed"
+
+
+def test_ledger_schema_is_made_whole_or_not_at_all(tmp_path):
+    """A first start cut while the ledger's tables are made (here: SIGKILL as the events table is
+    about to be made) leaves none of them, never a ledger with tickets but no events for readers."""
+    path = tmp_path / "ledger.sqlite3"
+    code = f"""
+        import os, signal, zoneinfo
+        from kiosk import db, ledger
+
+        def connect(*args, **kwargs):
+            conn = real(*args, **kwargs)
+            conn.set_trace_callback(lambda sql: "TABLE IF NOT EXISTS events" in sql
+                                    and os.kill(os.getpid(), signal.SIGKILL))
+            return conn
+
+        real, db.connect = db.connect, connect
+        ledger.Ledger({str(path)!r}, "o", zoneinfo.ZoneInfo("Asia/Jakarta"))"""
+    result = subprocess.run(python(code), capture_output=True, text=True, timeout=60)
+    assert result.returncode == -9, result.stderr  # it really was cut there
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    assert tables == []

@@ -23,7 +23,7 @@ import secrets
 from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.security import check_password_hash
 
-from kiosk.durable import create_once, write_atomic
+from kiosk.durable import create_once, remove_orphans, write_atomic
 
 ACCOUNT = "staff"  # the one staff account: its password is [lobby] staff_password_hash
 MAX_FAILURES_PER_CLIENT = 5
@@ -121,6 +121,7 @@ def load_secret_key(path: str) -> bytes:
     power cut, or edited) is replaced: that costs only the open staff sessions."""
     key = _read_secret(path)
     if key is not None and len(key) >= SECRET_BYTES:
+        remove_orphans(path)  # what a power cut while it was made left
         return key
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fresh = secrets.token_bytes(SECRET_BYTES)
