@@ -89,6 +89,7 @@ def commands(config_path) -> dict:
     return {
         "kiosk status": [sys.executable, "-m", "kiosk", "status", "--config", c],
         "kiosk check-config": [sys.executable, "-m", "kiosk", "check-config", c],
+        "kiosk quota set": [sys.executable, "-m", "kiosk", "quota", "set", "A", "today", "25", "--config", c],
         "edge-agent outages": [sys.executable, "-m", "edge_agent", "--config", c, "outages"],
         "lobby app factory": [sys.executable, "-c", LOBBY_FACTORY, c],
     }
