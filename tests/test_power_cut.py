@@ -250,7 +250,7 @@ def test_power_cuts_lose_nothing_and_never_brick(tmp_path):
         totals = check_ledger(lives[0].dir)
         print_scenario(tally, lives, totals, time.monotonic() - started)
     assert tally.counts["bricks"] == 0
-    assert tally.counts["cuts_in_startup"] >= CUTS // 5, tally.counts  # the window was really hit
+    assert tally.counts["cuts_in_startup"] >= CUTS // 10, tally.counts  # the window was really hit
     assert totals["tickets"] > tally.counts["cuts_while_running"] // 2  # and a kiosk that was really issuing
 
 
