@@ -89,7 +89,22 @@ def _writing(pid: int, thread: int) -> bool:
     return True
 
 
+_swept: set[str] = set()  # paths whose orphans this process has looked for: once is enough
+
+
+def _sweep_once(path: str) -> None:
+    """remove_orphans at a process's first write of ``path`` (a heartbeat is written every second)."""
+    if path in _swept:
+        return
+    _swept.add(path)
+    try:
+        remove_orphans(path)
+    except OSError:
+        pass  # a directory it cannot list: the write that follows says what is wrong
+
+
 def _write_temporary(path: str, data: bytes, mode: int, durable: bool) -> str:
+    _sweep_once(path)
     # Per process and thread, so two writers of one file never share a temporary.
     tmp = f"{path}.{os.getpid()}.{threading.get_native_id()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

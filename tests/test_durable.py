@@ -117,6 +117,20 @@ def test_temporaries_a_cut_left_are_removed_and_a_live_writers_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["ticket.key", live.name, unrelated.name])
 
 
+def test_a_file_rewritten_every_second_sweeps_what_a_cut_left_once(tmp_path):
+    """The heartbeat and network.json are rewritten all day, unflushed: a cut mid-write leaves a
+    temporary, which the process's first write of that file removes."""
+    from kiosk.durable import write_atomic
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    path = tmp_path / "kiosk.heartbeat"
+    (tmp_path / f"kiosk.heartbeat.{gone.pid}.{gone.pid}.tmp").write_bytes(b"{")
+    for beat in range(3):
+        write_atomic(str(path), b'{"beat": %d}' % beat, durable=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kiosk.heartbeat"]
+
+
 def test_lobby_secret_name_is_on_disk_before_a_session_is_signed(tmp_path):
     path = tmp_path / "agent" / "lobby-secret.key"
     calls = trace(tmp_path, python(f"""
