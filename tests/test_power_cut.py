@@ -269,7 +269,7 @@ def check_ledger(data_dir) -> dict:
     if not path.exists():  # cut before the ledger was made: then nothing may have been printed
         assert printed_tickets(data_dir) == set()
         return {"tickets": 0, "printed": 0, "full_slips": 0}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(path)  # read-write: after a cut SQLite may have to recover the WAL, as the next start does
     try:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         if db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tickets'").fetchone()[0] == 0:
