@@ -88,7 +88,7 @@ def measure_fsync(directory: str, count: int) -> dict:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     out = {"fsync": [], "fdatasync": []}
     try:
-        for i in range(count):
+        for _ in range(count):
             for name, sync in (("fsync", os.fsync), ("fdatasync", os.fdatasync)):
                 os.write(fd, b"x" * 100)
                 t0 = time.perf_counter()
@@ -331,8 +331,8 @@ def main(argv=None) -> int:
     print("\n## WAL checkpoints (SQLite auto-checkpoint at 1000 pages) inside press -> first byte\n")
     rows = []
     for name, r in (("empty", empty), ("history", hist)):
-        with_ck = [t for t, c in zip(r["lat"], r["ckpt"]) if c]
-        without = [t for t, c in zip(r["lat"], r["ckpt"]) if not c]
+        with_ck = [t for t, c in zip(r["lat"], r["ckpt"], strict=True) if c]
+        without = [t for t, c in zip(r["lat"], r["ckpt"], strict=True) if not c]
         rows.append([name, f"{len(with_ck)} of {len(r['lat'])} ({len(with_ck) / len(r['lat']):.1%})",
                      ms(percentile(with_ck, 50)) if with_ck else "-", ms(max(with_ck)) if with_ck else "-",
                      ms(percentile(without, 50)), r["ckpt_any"]])

@@ -16,7 +16,6 @@ import sys
 import textwrap
 import threading
 
-import pytest
 from conftest import need
 
 from kiosk.signing import KEY_BYTES, load_or_create_key
