@@ -27,8 +27,10 @@ from _common import machine  # noqa: E402
 BENCHMARKS = ("issuing", "ticket_size", "startup", "printing", "detection", "agent", "lobby", "liveness")
 # (what was tried, pytest arguments, what "lost" means for it)
 SCENARIOS = (
-    ("Power cut (SIGKILL) at random moments while issuing and printing", ("tests/test_power_cut.py",),
-     "tickets on paper but not in the ledger, duplicate numbers, quota exceeded, integrity_check"),
+    ("Power cut (SIGKILL) at random moments in start-up (first, second and later starts) and while issuing "
+     "and printing", ("tests/test_power_cut.py",),
+     "tickets on paper but not in the ledger, duplicate numbers, quota exceeded, integrity_check, "
+     "a start that does not come back"),
     ("Printer faults before a press and mid-ticket, unplug/replug, silent and garbage status "
      "(pty at 19,200 baud and TCP)", ("tests/test_printing_links.py",),
      "tickets without a number on paper, numbers taken while the printer was down, tickets never reprinted"),

@@ -13,8 +13,10 @@ thousands of times a day would wear the card.
 """
 
 import os
+import re
+import threading
 
-__all__ = ["fsync_dir", "write_atomic", "create_once"]
+__all__ = ["fsync_dir", "write_atomic", "create_once", "remove_orphans"]
 
 
 def fsync_dir(directory: str) -> None:
@@ -56,8 +58,55 @@ def create_once(path: str, data: bytes, mode: int = 0o600) -> bool:
     return True
 
 
+def remove_orphans(path: str) -> int:
+    """Delete temporaries of ``path`` whose writer is gone; how many.
+
+    A power cut between writing a temporary and renaming it leaves it behind,
+    and nothing else would ever remove it (the file itself may be written by
+    the next start, under another temporary). A writer still alive keeps its own.
+    """
+    directory, name = os.path.split(path)
+    removed = 0
+    for entry in os.scandir(directory or "."):
+        writer = _TEMPORARY.fullmatch(entry.name[len(name):]) if entry.name.startswith(name) else None
+        if writer is not None and not _writing(int(writer[1]), int(writer[2])):
+            removed += _unlink_quietly(entry.path)
+    return removed
+
+
+_TEMPORARY = re.compile(r"\.(\d+)\.(\d+)\.tmp")
+
+
+def _writing(pid: int, thread: int) -> bool:
+    if pid == os.getpid():  # a temporary of this pid: ours only if that thread is alive (pids repeat after a boot)
+        return os.path.exists(f"/proc/self/task/{thread}")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, another user's
+    return True
+
+
+_swept: set[str] = set()  # paths whose orphans this process has looked for: once is enough
+
+
+def _sweep_once(path: str) -> None:
+    """remove_orphans at a process's first write of ``path`` (a heartbeat is written every second)."""
+    if path in _swept:
+        return
+    _swept.add(path)
+    try:
+        remove_orphans(path)
+    except OSError:
+        pass  # a directory it cannot list: the write that follows says what is wrong
+
+
 def _write_temporary(path: str, data: bytes, mode: int, durable: bool) -> str:
-    tmp = f"{path}.{os.getpid()}.tmp"
+    _sweep_once(path)
+    # Per process and thread, so two writers of one file never share a temporary.
+    tmp = f"{path}.{os.getpid()}.{threading.get_native_id()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         view = memoryview(data)
@@ -74,8 +123,9 @@ def _write_temporary(path: str, data: bytes, mode: int, durable: bool) -> str:
     return tmp
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(path: str) -> bool:
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True

@@ -11,11 +11,13 @@ import functools
 import io
 import logging
 import os
+import sys
 import textwrap
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from kiosk import escpos_cache
 from kiosk.ticket import Ticket
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,9 @@ def prepare(cache_dir: str | None = None) -> None:
 
     Without a fixed cache directory python-escpos re-parses its printer
     database (~120 ms) at every start. Call this once at kiosk start so the
-    first ticket is not the one that pays for the import. Note that
+    first ticket is not the one that pays for the import. The cache is
+    checked (and rebuilt whole) first, so a cache damaged by a power cut
+    cannot stop a start: see kiosk/escpos_cache.py. Note that
     python-escpos calls ``logging.basicConfig()`` when imported, so configure
     logging before calling this.
     """
@@ -116,6 +120,8 @@ def prepare(cache_dir: str | None = None) -> None:
         log.warning("escpos cache dir %r is not writable; set %s to a writable "
                     "directory for faster starts", directory, PICKLE_DIR_ENV)
         del os.environ[PICKLE_DIR_ENV]
+    elif "escpos.capabilities" not in sys.modules and not escpos_cache.ensure(directory):
+        del os.environ[PICKLE_DIR_ENV]  # ensure() said why; a temp dir is still a start
     import escpos.printer.dummy  # noqa: F401  (the slow part: the printer database)
 
     _prepared = True

@@ -48,6 +48,9 @@ CREATE TABLE IF NOT EXISTS tickets (
 );
 CREATE INDEX IF NOT EXISTS tickets_issued_at ON tickets (issued_at);
 CREATE INDEX IF NOT EXISTS tickets_status ON tickets (status) WHERE status IN ('issued', 'print_failed');
+-- Failed prints by service day: the owed list reads today's and later ones only, however many
+-- past days' failures years of history hold. Added after version 3; older kiosks ignore it.
+CREATE INDEX IF NOT EXISTS tickets_print_failed ON tickets (service_day) WHERE status = 'print_failed';
 CREATE TABLE IF NOT EXISTS quota_overrides (
     office_id   TEXT    NOT NULL,
     service     TEXT    NOT NULL,
@@ -84,6 +87,11 @@ TICKET_COLUMNS = "id, office_id, service, service_day, number, issued_at, status
 STAFF_EVENTS = ("quota_set", "ticket_void", "reprint_requested", "request_expired")
 # The kiosk's latest events, by id, that the ledger's latest time is read from (see high_water).
 RECENT_EVENTS = 1000
+# The two halves of the owed list (Ledger.owed_prints); each is answered from an index.
+OWED_FAILED = (f"SELECT {TICKET_COLUMNS} FROM tickets "
+               "WHERE status = 'print_failed' AND service_day >= ?")
+OWED_REQUESTED = (f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id IN "
+                  "(SELECT ticket_id FROM requests WHERE kind = 'reprint') AND status != 'void'")
 # Events older than this are pruned at start so the SD card never fills.
 EVENT_RETENTION = dt.timedelta(days=90)
 
@@ -163,13 +171,14 @@ class Ledger:
             return [self._ticket(self._db, row) for row in rows]
 
     def owed_prints(self, from_day: dt.date) -> list[Ticket]:
-        """Tickets to print again, oldest first: failed ones for ``from_day`` or later, and staff requests."""
+        """Tickets to print again, oldest first: failed ones for ``from_day`` or later, and staff requests.
+
+        Asked at every press, so each query reads only what it returns: two index lookups
+        rather than one OR, which SQLite answers by walking every failed print in history."""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {TICKET_COLUMNS} FROM tickets WHERE (status = 'print_failed' "
-                "AND status IN ('issued', 'print_failed') AND service_day >= ?) "
-                "OR (id IN (SELECT ticket_id FROM requests WHERE kind = 'reprint') AND status != 'void') "
-                "ORDER BY id", (from_day.isoformat(),)).fetchall()
+            failed = self._db.execute(OWED_FAILED, (from_day.isoformat(),)).fetchall()
+            requested = self._db.execute(OWED_REQUESTED).fetchall()
+            rows = sorted({row[0]: row for row in failed + requested}.values())
             return [self._ticket(self._db, row) for row in rows]
 
     def request_reprint(self, code: str, day: dt.date, number: int, at: dt.datetime) -> Ticket:
@@ -408,10 +417,20 @@ class Ledger:
         with self._lock:
             if version == 2:
                 self._db.executescript(WIDEN_REQUESTS)
-            self._db.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-            # Added without a version bump: older software ignores the column, so the file stays theirs too.
-            if "deadline" not in {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}:
-                self._db.execute("ALTER TABLE requests ADD COLUMN deadline INTEGER")
+            # One transaction: a first start cut while it runs leaves the whole schema or none of it.
+            script = f"BEGIN IMMEDIATE;\n{SCHEMA}{self._new_columns()}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            try:
+                self._db.executescript(script)
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def _new_columns(self) -> str:
+        """ALTERs for columns added without a version bump (older software ignores them, so the
+        file stays theirs too); empty for a new ledger, whose CREATE TABLE has them already."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        return "ALTER TABLE requests ADD COLUMN deadline INTEGER;\n" if columns and "deadline" not in columns else ""
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -10,6 +10,7 @@ import hmac
 import os
 import secrets
 
+from kiosk.durable import create_once, remove_orphans
 from kiosk.errors import KioskError
 
 KEY_FILE = "ticket.key"
@@ -24,6 +25,7 @@ class SignatureError(KioskError):
 
 def load_or_create_key(data_dir: str) -> bytes:
     path = os.path.join(data_dir, KEY_FILE)
+    remove_orphans(path)  # what a power cut during a first start left
     try:
         with open(path, "rb") as f:
             key = f.read()
@@ -36,21 +38,12 @@ def load_or_create_key(data_dir: str) -> bytes:
 
 
 def _create_key(path: str) -> bytes:
+    # On the disk, name and all, before the first ticket is signed with it: a key lost in a
+    # power cut would be remade and every ticket already printed would then read as forged.
     key = secrets.token_bytes(KEY_BYTES)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, key)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # fails if another process won the race; then use theirs
-    except FileExistsError:
-        os.unlink(tmp)
-        return load_or_create_key(os.path.dirname(path))
-    os.unlink(tmp)
-    return key
+    if create_once(path, key, mode=0o600):
+        return key
+    return load_or_create_key(os.path.dirname(path))  # another process made it first: theirs counts
 
 
 def ticket_payload(key: bytes, office_id: str, kiosk_id: str, service: str, day: dt.date, number: int) -> str:

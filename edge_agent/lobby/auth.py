@@ -23,11 +23,14 @@ import secrets
 from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.security import check_password_hash
 
+from kiosk.durable import create_once, remove_orphans, write_atomic
+
 ACCOUNT = "staff"  # the one staff account: its password is [lobby] staff_password_hash
 MAX_FAILURES_PER_CLIENT = 5
 MAX_FAILURES_PER_ACCOUNT = 10  # all addresses together: a spray from many addresses gets no more
 FAILURE_WINDOW_S = 300.0
 SESSION_HOURS = 8
+SECRET_BYTES = 32
 
 
 class LoginLimiter:
@@ -111,21 +114,28 @@ def staff_required(view):
 
 
 def load_secret_key(path: str) -> bytes:
-    """The session signing key from ``path``, made (0600) at first start; kept across restarts."""
+    """The session signing key from ``path``, made (0600) at first start; kept across restarts.
+
+    Made with create_once, so two lobby processes starting together share one key and a power
+    cut cannot lose its name. A file too short to be a key (left empty by an older version's
+    power cut, or edited) is replaced: that costs only the open staff sessions."""
+    key = _read_secret(path)
+    if key is not None and len(key) >= SECRET_BYTES:
+        remove_orphans(path)  # what a power cut while it was made left
+        return key
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fresh = secrets.token_bytes(SECRET_BYTES)
+    if key is not None:
+        write_atomic(path, fresh, mode=0o600)
+        return fresh
+    if create_once(path, fresh, mode=0o600):
+        return fresh
+    return load_secret_key(path)  # another process made it first: use theirs
+
+
+def _read_secret(path: str) -> bytes | None:
     try:
         with open(path, "rb") as f:
-            key = f.read()
-        if len(key) >= 32:
-            return key
+            return f.read()
     except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    key = secrets.token_bytes(32)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return key
+        return None

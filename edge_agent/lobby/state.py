@@ -2,8 +2,8 @@
 
 The agent calls :func:`write_network` after every probe round with the
 same body it publishes as the retained MQTT ``network`` state (``started``,
-``ended``, ``targets``, ``verdict``). The write is atomic (temporary file,
-``os.replace``), so the lobby reads either the old body or the new, never
+``ended``, ``targets``, ``verdict``). The write is atomic (``kiosk.durable.write_atomic``:
+a temporary file and ``os.replace``), so the lobby reads either the old body or the new, never
 half of one. It is not fsynced: 8,640 rounds a day would wear the SD card,
 and a file lost in a power cut is written again at the next round (until
 then the page says its data is stale). The file's modification time is when the data was
@@ -21,7 +21,8 @@ import json
 import logging
 import os
 import re
-import tempfile
+
+from kiosk.durable import write_atomic
 
 log = logging.getLogger("edge_agent.lobby")
 NETWORK_FILE = "network.json"
@@ -35,16 +36,8 @@ def write_network(data_dir: str, body: dict) -> str:
     """Replace ``<data_dir>/network.json`` with ``body`` atomically; return its path."""
     os.makedirs(data_dir, exist_ok=True)
     path = os.path.join(data_dir, NETWORK_FILE)
-    fd, tmp = tempfile.mkstemp(prefix=".network.", suffix=".tmp", dir=data_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(body, f, sort_keys=True)
-        os.chmod(tmp, 0o644)  # the lobby may run as another user
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # Atomic but not flushed (see above); 0644 because the lobby may run as another user.
+    write_atomic(path, json.dumps(body, sort_keys=True).encode(), mode=0o644, durable=False)
     return path
 
 
