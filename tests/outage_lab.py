@@ -371,6 +371,13 @@ class Station:
             db.close()
         return None if row is None else json.loads(row[0])
 
+    def last_kiosk_event(self) -> int:
+        db = sqlite3.connect(f"file:{self.data_dir / 'ledger.sqlite3'}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0]
+        finally:
+            db.close()
+
     def processes(self):
         return [p for p in (self.kiosk, *self.agent_runs) if p is not None]
 
@@ -464,6 +471,9 @@ class Day:
 
     def evening(self) -> None:
         """Agents stop cleanly (their "offline" comes after everything they sent), kiosks at end of input."""
+        for s in self.stations:  # the agent relays the kiosk's last events between its probe rounds
+            wait_until_set(lambda s=s: True if (s.relay_cursor() or 0) >= s.last_kiosk_event() else None,
+                           what=f"{s.kiosk_id}'s agent to relay the kiosk's last events")
         mark = len(self.receiver.messages)
         for s in self.stations:
             s.agent.proc.send_signal(signal.SIGTERM)
