@@ -25,7 +25,7 @@ from kiosk.ticket import Ticket
 SCHEMA_VERSION = 3  # 2 added requests; 3 added the clock_confirm request
 REQUESTS_TABLE = """
 CREATE TABLE IF NOT EXISTS requests (              -- asked by staff or the agent; the running kiosk does them
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: a reply's request_id names one request
     kind         TEXT    NOT NULL CHECK (kind IN ('reprint', 'test_print', 'clock_confirm')),
     ticket_id    INTEGER REFERENCES tickets (id),
     requested_at INTEGER NOT NULL,              -- unix ms, the asker's ledger clock
@@ -418,7 +418,7 @@ class Ledger:
             if version == 2:
                 self._db.executescript(WIDEN_REQUESTS)
             # One transaction: a first start cut while it runs leaves the whole schema or none of it.
-            script = f"BEGIN IMMEDIATE;\n{SCHEMA}{self._new_columns()}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            script = f"BEGIN IMMEDIATE;\n{SCHEMA}{self._upgrades()}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
             try:
                 self._db.executescript(script)
             except sqlite3.Error:
@@ -426,11 +426,25 @@ class Ledger:
                     self._db.execute("ROLLBACK")
                 raise
 
-    def _new_columns(self) -> str:
-        """ALTERs for columns added without a version bump (older software ignores them, so the
-        file stays theirs too); empty for a new ledger, whose CREATE TABLE has them already."""
+    def _upgrades(self) -> str:
+        """Changes made without a version bump (older software still reads the file); empty for a
+        new ledger, whose CREATE TABLE has them already."""
+        found = self._db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'requests'").fetchone()
+        if found is None or "AUTOINCREMENT" in found[0]:
+            return ""
+        # Ids were reused once the table emptied, so every reply said request_id 1. The table is
+        # small and transient: rebuilt, its counter starting past every id a reply already named.
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
-        return "ALTER TABLE requests ADD COLUMN deadline INTEGER;\n" if columns and "deadline" not in columns else ""
+        deadline = "deadline" if "deadline" in columns else "NULL"
+        return f"""ALTER TABLE requests RENAME TO requests_reused;
+{REQUESTS_TABLE}INSERT INTO requests (id, kind, ticket_id, requested_at, deadline)
+    SELECT id, kind, ticket_id, requested_at, {deadline} FROM requests_reused;
+DROP TABLE requests_reused;
+INSERT INTO sqlite_sequence (name, seq) SELECT 'requests', 0
+    WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'requests');
+UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(json_extract(data, '$.request_id')), 0)
+    FROM events WHERE json_extract(data, '$.request_id') IS NOT NULL)) WHERE name = 'requests';
+"""
 
 
 def _connect(path: str) -> sqlite3.Connection:

@@ -242,3 +242,35 @@ def test_a_state_and_its_event_commit_together_and_a_void_ticket_is_not_owed(led
     ledger.request_reprint("B", MON, 1, at("2026-11-23 08:03"))
     ledger.void("B", MON, 1, at("2026-11-23 08:04"))
     assert ledger.owed_prints(MON) == [] and not ledger.reprint_pending(ticket.id)
+
+
+def test_request_ids_are_never_reused(ledger):
+    """A reply names its request by id; once the table emptied, every request used to be number 1."""
+    first = ledger.add_request("test_print", at("2026-11-23 08:00"))
+    ledger.request_done(first, at("2026-11-23 08:00"), {"ok": True})
+    second = ledger.add_request("test_print", at("2026-11-23 08:01"))
+    assert second > first
+    assert ledger.request_result(first)["request_id"] == first
+
+
+def test_a_ledger_that_reused_request_ids_continues_past_every_id_a_reply_named(ledger):
+    for minute in range(3):  # as the old table did: each done request freed its id again
+        request = ledger.add_request("test_print", at(f"2026-11-23 08:0{minute}"))
+        ledger.request_done(request, at(f"2026-11-23 08:0{minute}"), {"ok": True})
+    ledger._db.execute("UPDATE events SET data = json_set(data, '$.request_id', 7) WHERE kind = 'request_done' "
+                       "AND id = (SELECT MAX(id) FROM events WHERE kind = 'request_done')")
+    waiting = ledger.add_request("clock_confirm", at("2026-11-23 08:05"))
+    ledger.close()
+    old = sqlite3.connect(ledger.path)
+    old.executescript(f"""
+        DROP TABLE requests;
+        CREATE TABLE requests (id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('reprint', 'test_print', 'clock_confirm')),
+            ticket_id INTEGER REFERENCES tickets (id), requested_at INTEGER NOT NULL, UNIQUE (kind, ticket_id));
+        INSERT INTO requests (id, kind, requested_at) VALUES ({waiting}, 'clock_confirm', 0);""")
+    old.close()
+    migrated = Ledger(ledger.path, "serang-kota", JAKARTA)
+    assert migrated.requests("clock_confirm") == [waiting]  # a waiting request keeps its id
+    assert migrated.add_request("test_print", at("2026-11-23 08:06")) == 8
+    assert migrated._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    migrated.close()
