@@ -68,6 +68,9 @@ class Agent:
             self.event("unclean_boot", {"previous_boot_id": start.previous_boot_id, "reason": start.reason})
         if not self.expire_announcement():
             self.publish_announcement()
+        # The kiosk's first look comes before the first probe round, which may take seconds: health
+        # read meanwhile says "running", so a kiosk that dies then must be said to have been running.
+        self.watch_kiosk()
         due = dict.fromkeys(("network", "health", "events"), 0.0)
         notifier = Notifier()
         notifier.ready()

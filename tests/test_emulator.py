@@ -186,7 +186,7 @@ def test_pacing_makes_link_time_real(emulator, tmp_path):
     finally:
         link.close()
     took = document.last_byte_at - document.first_byte_at
-    assert wire_time <= took <= 1.1 * wire_time, took
+    assert wire_time - 1e-6 <= took <= 1.1 * wire_time, took  # the pacing's own float sums may land 1e-10 short
     assert (2000 + 3 + 1) * 10 / 19200 <= round_trip <= 1.1 * wire_time + 0.05, round_trip
 
 
