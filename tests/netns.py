@@ -21,12 +21,14 @@ import functools
 import itertools
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
 
 BLOCKS = range(200, 255)
 MARKER_DIR = "/run/antrean-netns"
+NETNS_ETC = "/etc/netns"  # per-namespace files that `ip netns exec` bind-mounts over /etc
 READY_TIMEOUT_S = 10
 _labs = itertools.count()
 
@@ -101,11 +103,43 @@ class Lab:
         """One of this file's servers inside ``ns``, and the port it listens on."""
         return self.spawn(ns, *server_argv(kind, *args))
 
+    def resolv_conf(self, ns: str, nameserver: str) -> None:
+        """Give ``ns`` its own /etc/resolv.conf: ``ip netns exec`` bind-mounts /etc/netns/NS/resolv.conf over it."""
+        os.makedirs(f"{NETNS_ETC}/{ns}", exist_ok=True)
+        with open(f"{NETNS_ETC}/{ns}/resolv.conf", "w") as f:
+            f.write(f"nameserver {nameserver}\n")
+
+    def dnsmasq(self, ns: str, listen: str, records: dict[str, str], ttl_s: int = 0) -> subprocess.Popen:
+        """Debian's dnsmasq inside ``ns`` on ``listen``:53, answering ``records`` (name -> IPv4) and nothing else.
+
+        ``ttl_s`` 0 (dnsmasq's own default for local records) makes every
+        lookup ask again, the hardest case for a resolver under loss.
+        Returns once it logged "started" (it binds its sockets before that).
+        """
+        argv = ["ip", "netns", "exec", ns, "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                "--no-resolv", "--no-hosts", f"--listen-address={listen}", "--bind-interfaces", "--port=53",
+                f"--local-ttl={ttl_s}", "--pid-file=", "--log-facility=-", "--user=root", "--group=root",
+                *(f"--host-record={name},{address}" for name, address in records.items())]
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.processes.append(proc)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        seen = []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            line = proc.stderr.readline() if ready else ""
+            seen.append(line.strip())
+            if ": started," in line:
+                return proc
+            if not line and proc.poll() is not None:
+                break
+        raise RuntimeError(f"dnsmasq in {ns} did not start: {' | '.join(seen)}")
+
     def close(self) -> None:
         for proc in self.processes:
             stop(proc)
         for ns in reversed(self.namespaces):  # the veth pairs go with their namespace
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            shutil.rmtree(f"{NETNS_ETC}/{ns}", ignore_errors=True)
         try:
             os.unlink(self._marker)
         except FileNotFoundError:
@@ -148,6 +182,190 @@ class Office:
         sh("ip", "link", "set", self.uplink, "up", ns=self.gw)
         wait_link_up(self.root_port, None)
         wait_link_up(self.uplink, self.gw)
+
+
+class Branch:
+    """kiosk ─ gw ─ central, the agent *inside* "kiosk": a branch office whose router resolves names.
+
+    The kiosk namespace's /etc/resolv.conf names gw's dnsmasq, so a probe
+    run there (``ip netns exec``) resolves through the real system resolver
+    and a real DNS server, as on site. ``siak.lab`` is the central host.
+    ``line_loss`` drops a share of every packet arriving at the kiosk
+    (iptables ``statistic``), so a ping shows that loss; ``dark`` makes the
+    central host drop everything.
+    """
+
+    NAME = "siak.lab"
+
+    def __init__(self, lab: Lab, ttl_s: int = 0):
+        self.lab = lab
+        self.kiosk = lab.namespace("kiosk")
+        self.gw = lab.namespace("gw")
+        self.central = lab.namespace("central")
+        lab.link(self.kiosk, self.gw, 1)
+        lab.link(self.gw, self.central, 2)
+        self.gateway = f"{lab.subnet(1)}.2"
+        self.central_addr = f"{lab.subnet(2)}.2"
+        set_sysctl("net.ipv4.ip_forward", "1", ns=self.gw)
+        sh("ip", "route", "add", "default", "via", self.gateway, ns=self.kiosk)
+        sh("ip", "route", "add", "default", "via", f"{lab.subnet(2)}.1", ns=self.central)
+        lab.resolv_conf(self.kiosk, self.gateway)
+        self.dnsmasq = lab.dnsmasq(self.gw, self.gateway, {self.NAME: self.central_addr}, ttl_s)
+
+    def line_loss(self, share: float) -> None:
+        sh("iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", f"{share}",
+           "-j", "DROP", ns=self.kiosk)
+
+    def line_clean(self) -> None:
+        sh("iptables", "-F", "INPUT", ns=self.kiosk)
+
+    def dropped(self) -> int:
+        """Packets the loss rule dropped so far (proof that the loss was really applied)."""
+        out = sh("iptables", "-L", "INPUT", "-n", "-v", "-x", ns=self.kiosk)
+        return sum(int(line.split()[0]) for line in out.splitlines() if "statistic" in line)
+
+    def dark(self, ns: str | None = None) -> None:
+        sh("iptables", "-A", "INPUT", "-j", "DROP", ns=ns or self.central)
+
+    def light(self, ns: str | None = None) -> None:
+        sh("iptables", "-F", "INPUT", ns=ns or self.central)
+
+    def resolver_dark(self) -> None:
+        """The router stops answering DNS (it still routes and answers pings)."""
+        sh("iptables", "-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "DROP", ns=self.gw)
+
+    def resolver_light(self) -> None:
+        sh("iptables", "-F", "INPUT", ns=self.gw)
+
+
+AGENT_TOML = """\
+id = "kiosk-1"
+data_dir = "{data_dir}"
+[office]
+id = "lab-office"
+name = "Disdukcapil Lab"
+[[services]]
+code = "A"
+name = "Perekaman e-KTP"
+daily_quota = 150
+button = "GPIO17"
+led = "GPIO27"
+needs_targets = ["siak", "central-tcp"]
+[[services]]
+code = "B"
+name = "Kartu Keluarga"
+daily_quota = 150
+button = "GPIO22"
+led = "GPIO23"
+needs_targets = ["gw"]
+[printer]
+backend = "dummy"
+[log]
+level = "warning"
+format = "json"
+[agent]
+data_dir = "{data_dir}/agent"
+probe_interval_s = {interval_s}
+[mqtt]
+enabled = false
+[[targets]]
+name = "gw"
+kind = "icmp"
+role = "gateway"
+host = "{gateway}"
+[[targets]]
+name = "dns"
+kind = "dns"
+role = "dns"
+host = "{gateway}"
+query_name = "{name}"
+[[targets]]
+name = "central"
+kind = "icmp"
+role = "central"
+host = "{central}"
+[[targets]]
+name = "central-tcp"
+kind = "tcp"
+role = "central"
+host = "{name}"
+port = {port}
+[[targets]]
+name = "siak"
+kind = "http"
+role = "central"
+url = "http://{name}:{port}/health"
+"""
+KINDS = {"gw": "icmp", "dns": "dns", "central": "icmp", "central-tcp": "tcp (by name)", "siak": "http (by name)"}
+
+
+class AgentRun:
+    """The real ``edge-agent run`` inside the branch's kiosk namespace, MQTT off, every round it writes kept.
+
+    The agent replaces ``network.json`` after every round (for the lobby
+    page); a thread reads it every 0.2 s, well inside the 2 s between
+    rounds, and keeps each new round's report.
+    """
+
+    def __init__(self, branch: Branch, workdir: str, interval_s: float = 10.0):
+        import json
+        import threading
+
+        self._json = json
+        _, port = branch.lab.serve(branch.central, "http")
+        self.config = os.path.join(workdir, "kiosk.toml")
+        with open(self.config, "w") as f:
+            f.write(AGENT_TOML.format(data_dir=workdir, interval_s=interval_s, gateway=branch.gateway,
+                                      central=branch.central_addr, name=branch.NAME, port=port))
+        self.network_json = os.path.join(workdir, "agent", "network.json")
+        self.outages_db = os.path.join(workdir, "agent", "outages.sqlite3")
+        self.stderr = open(os.path.join(workdir, "agent.log"), "w")  # noqa: SIM115 (closed in stop)
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.proc = subprocess.Popen(["ip", "netns", "exec", branch.kiosk, sys.executable, "-m", "edge_agent",
+                                      "--config", self.config, "run"], cwd=repo, stdout=subprocess.DEVNULL,
+                                     stderr=self.stderr, env={**os.environ, "PYTHONPATH": repo})
+        branch.lab.processes.append(self.proc)
+        self.reports: list[dict] = []
+        self._seen = threading.Condition()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="network-json")
+        self._thread.start()
+
+    def _watch(self) -> None:
+        last = None
+        while not self._stop.wait(0.2):
+            try:
+                with open(self.network_json, encoding="utf-8") as f:
+                    report = self._json.load(f)
+            except (OSError, ValueError):
+                continue  # not written yet
+            if report.get("started") != last:
+                last = report.get("started")
+                with self._seen:
+                    self.reports.append(report)
+                    self._seen.notify_all()
+
+    def wait_rounds(self, n: int, timeout_s: float) -> None:
+        """Wait until ``n`` rounds were seen; the agent's log tail in the error if they never come."""
+        deadline = time.monotonic() + timeout_s
+        with self._seen:
+            while len(self.reports) < n:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stderr.flush()
+                    with open(self.stderr.name) as f:
+                        tail = f.read()[-2000:]
+                    raise RuntimeError(f"{len(self.reports)} of {n} rounds within {timeout_s} s; agent log: {tail}")
+                self._seen.wait(1.0)  # woken by each new round; the timeout only rechecks the process
+
+    def transitions(self) -> list[dict]:
+        """Every transition the agent reported, in order (each report lists its round's)."""
+        return [t for report in self.reports for t in report.get("transitions", [])]
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        stop(self.proc)
+        self.stderr.close()
 
 
 def wait_link_up(ifname: str, ns: str | None, timeout_s: float = 5.0) -> None:

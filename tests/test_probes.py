@@ -5,6 +5,7 @@ import struct
 import sys
 import threading
 import time
+from types import SimpleNamespace
 
 import netns
 import pytest
@@ -30,7 +31,8 @@ def test_target_takes_the_kinds_defaults():
     assert dns.port == 53
     web = Target(name="c", kind="http", url="https://central.test/")
     assert (web.count, web.spacing_s, web.timeout_s) == (2, 0.5, 2.5)
-    assert web.budget_s == pytest.approx(3.0)  # the second GET is hedged after 0.5 s
+    assert web.budget_s == pytest.approx(3.0 + 1.5)  # a hedged GET after 0.5 s; the name's resolution first
+    assert Target(name="c", kind="http", url="https://10.0.0.2/").budget_s == pytest.approx(3.0)
 
 
 def test_target_errors_name_the_value_and_the_fix():
@@ -290,6 +292,7 @@ needs_netns = pytest.mark.usefixtures("namespaces")
 
 PING_IN_NS = """
 import time
+from types import SimpleNamespace
 from edge_agent.probes import ProbeResult, Target, run_probe
 from edge_agent.probes.icmp import IcmpNotPermitted, open_socket
 try:
@@ -324,3 +327,139 @@ def test_a_result_as_json_is_rounded():
     out = ProbeResult(ok=True, at=NOW, detail="3/5 replies", rtt_ms=1.23456, loss=0.4, jitter_ms=0.056789).to_dict()
     assert out == {"ok": True, "at": NOW, "detail": "3/5 replies", "rtt_ms": 1.23, "loss": 0.4, "jitter_ms": 0.06,
                    "cert_days_left": None, "inconclusive": False}
+
+
+# ------------------------------------------------------------------ host names (probes.resolve)
+
+
+class FakeNameserver:
+    """A DNS server on a loopback address in a thread: A records from ``records``, NXDOMAIN otherwise.
+
+    ``drop`` swallows that many queries first (lost replies); ``silent`` swallows all.
+    """
+
+    def __init__(self, records: dict, address: str = "127.0.0.1", port: int = 0, ttl_s: int = 60):
+        self.records, self.ttl_s = records, ttl_s
+        self.drop, self.silent, self.queries = 0, False, 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((address, port))
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                return  # closed
+            self.queries += 1
+            if self.silent or self.drop > 0:
+                self.drop -= 1
+                continue
+            end = data.index(b"\0", 12) + 5
+            name = netns._wire_name(data[12:end - 4])
+            address = self.records.get(name)
+            answer = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, self.ttl_s, 4) + socket.inet_aton(address)
+                      if address else b"")
+            flags = 0x8180 | (0 if address else 3)
+            self.sock.sendto(data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
+                             + data[12:end] + answer, peer)
+
+    def close(self):
+        self.sock.close()
+
+
+class Clock:
+    def __init__(self):
+        self.offset = 0.0
+
+    def __call__(self):
+        return time.monotonic() + self.offset
+
+
+@pytest.fixture
+def names(tmp_path, monkeypatch):
+    """A nameserver for siak.lab (and siak.branch.lab) named by a resolv.conf and hosts file of the test's own."""
+    from edge_agent.probes import resolve
+
+    server = FakeNameserver({"siak.lab": "127.0.0.1", "siak.branch.lab": "127.0.0.2"})
+    conf, hosts = tmp_path / "resolv.conf", tmp_path / "hosts"
+    conf.write_text("# test\nnameserver 127.0.0.1\nsearch branch.lab\n")
+    hosts.write_text("127.0.0.9  pinned.lab pinned\n::1 siak.lab\n")
+    monkeypatch.setattr(resolve, "RESOLV_CONF", str(conf))
+    monkeypatch.setattr(resolve, "HOSTS", str(hosts))
+    monkeypatch.setattr(resolve, "NAMESERVER_PORT", server.port)
+    resolve.forget()
+    yield SimpleNamespace(server=server, conf=conf, resolve=resolve)
+    server.close()
+    resolve.forget()
+
+
+def timed(fn, *args):
+    t0 = time.monotonic()
+    out = fn(*args)
+    return out, time.monotonic() - t0
+
+
+def test_a_name_is_resolved_and_kept_for_its_ttl(names):
+    clock = Clock()
+    assert names.resolve.resolve("siak.lab", clock) == names.resolve.Resolution("127.0.0.1")
+    assert names.resolve.resolve("SIAK.lab.", clock).address == "127.0.0.1" and names.server.queries == 1
+    clock.offset = 61  # past the 60 s TTL
+    assert names.resolve.resolve("siak.lab", clock).address == "127.0.0.1" and names.server.queries == 2
+    assert names.resolve.resolve("10.1.2.3").address == "10.1.2.3" and names.server.queries == 2
+
+
+def test_lost_replies_are_asked_again_within_the_budget(names):
+    names.server.drop = 2  # glibc would wait 5 s after the first
+    found, took = timed(names.resolve.resolve, "siak.lab")
+    assert found.address == "127.0.0.1" and names.server.queries == 3
+    assert took < 2 * names.resolve.SPACING_S + 0.25, took
+
+
+def test_a_silent_resolver_falls_back_on_the_last_answer_and_says_so(names):
+    clock = Clock()
+    assert names.resolve.resolve("siak.lab", clock).address == "127.0.0.1"
+    names.server.silent, clock.offset = True, 100
+    found, took = timed(names.resolve.resolve, "siak.lab", clock)
+    assert found.address == "127.0.0.1"
+    assert found.note == "no answer from 127.0.0.1 within 1.5 s; used 127.0.0.1, resolved 100 s ago"
+    assert names.resolve.BUDGET_S <= took < names.resolve.BUDGET_S + 0.3
+    assert names.server.queries == 1 + names.resolve.TRIES
+    clock.offset = names.resolve.STALE_S + 1  # too old to stand in
+    assert names.resolve.resolve("siak.lab", clock) == names.resolve.Resolution(
+        None, "cannot resolve siak.lab: no answer from 127.0.0.1 within 1.5 s")
+
+
+def test_no_such_name_fails_at_once_and_is_not_covered_by_an_old_answer(names):
+    clock = Clock()
+    assert names.resolve.resolve("siak.lab", clock).address == "127.0.0.1"
+    del names.server.records["siak.lab"]
+    clock.offset = 61
+    found, took = timed(names.resolve.resolve, "siak.lab", clock)
+    assert found == names.resolve.Resolution(None, "name siak.lab does not exist (NXDOMAIN) at 127.0.0.1")
+    assert took < 0.25
+
+
+def test_hosts_file_search_domains_and_a_second_nameserver(names):
+    assert names.resolve.resolve("pinned.lab").address == "127.0.0.9" and names.server.queries == 0
+    assert names.resolve.resolve("siak").address == "127.0.0.2"  # siak.branch.lab, from the search line
+    second = FakeNameserver({"other.lab": "127.0.0.5"}, address="127.0.0.2", port=names.server.port)
+    try:
+        names.conf.write_text("nameserver 127.0.0.3\nnameserver 127.0.0.2\n")  # the first one is dead
+        found, took = timed(names.resolve.resolve, "other.lab")
+        assert found.address == "127.0.0.5" and names.resolve.SPACING_S <= took < 2 * names.resolve.SPACING_S
+    finally:
+        second.close()
+
+
+def test_probes_of_targets_named_by_host_use_the_resolver(names, server):
+    port = server("http")
+    web = run_probe(Target(name="w", kind="http", url=f"http://siak.lab:{port}/"), NOW)
+    assert web.ok and web.detail == "HTTP 200", web
+    tcp = run_probe(Target(name="t", kind="tcp", host="siak.lab", port=port), NOW)
+    assert tcp.ok and tcp.detail == "3/3 connected", tcp
+    names.server.silent = True
+    names.resolve.forget()
+    dark = run_probe(Target(name="w", kind="http", url=f"http://nowhere.lab:{port}/"), NOW)
+    assert not dark.ok and dark.detail == "cannot resolve nowhere.lab: no answer from 127.0.0.1 within 1.5 s"

@@ -12,8 +12,10 @@ lost packet must never look like an outage: the round fails only when the
 loss reaches ``Target.fail_loss`` (default 1.0, no reply at all).
 """
 
+import ipaddress
 import math
 from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
 
 from edge_agent.errors import AgentConfigError, AgentError
 
@@ -36,6 +38,9 @@ DEFAULT_COUNT = {"icmp": 5, "dns": 5, "tcp": 3, "http": 2}
 DEFAULT_SPACING_S = {"icmp": 0.2, "dns": 0.2, "tcp": 0.2, "http": 0.5}
 DEFAULT_TIMEOUT_S = {"icmp": 1.0, "dns": 1.0, "tcp": 2.0, "http": 2.5}
 DEFAULT_PORT = {"tcp": None, "dns": 53}
+# A host given by name is resolved by edge_agent.probes.resolve within this
+# long (four queries 0.3 s apart), on top of the round's own budget.
+RESOLVE_BUDGET_S = 1.5
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,9 +108,17 @@ class Target:
             raise AgentConfigError(problems)
 
     @property
+    def host_name(self) -> str:
+        """The host the probe sends to: ``host``, or the URL's host for http."""
+        if self.kind == "http":
+            return urlsplit(self.url).hostname or ""
+        return self.host
+
+    @property
     def budget_s(self) -> float:
         """The longest one round of this target may take: the monitor's bound for it."""
-        return (self.count - 1) * self.spacing_s + self.timeout_s
+        own = (self.count - 1) * self.spacing_s + self.timeout_s
+        return own + (0.0 if is_address(self.host_name) else RESOLVE_BUDGET_S)
 
 
 def _problems(t: Target, kind_ok: bool) -> list[str]:
@@ -136,6 +149,14 @@ def _problems(t: Target, kind_ok: bool) -> list[str]:
         if not (isinstance(value, (int, float)) and 0 < value <= 1):
             problems.append(f"{where}: {field} {value!r} must be above 0 and at most 1, e.g. 0.2")
     return problems
+
+
+def is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def run_probe(target: Target, at: float) -> ProbeResult:

@@ -1,7 +1,6 @@
 """What the probe kinds share: the request/reply loop of a round, its figures, error wording."""
 
 import errno
-import ipaddress
 import select
 import socket
 import statistics
@@ -33,12 +32,9 @@ def seconds(value: float) -> str:
     return f"{value:.1f}" if round(value, 1) == value else f"{value:g}"
 
 
-def ipv4_of(host: str) -> str:
-    """``host`` as an IPv4 address; a name is resolved (blocking, so targets should use addresses)."""
-    try:
-        return str(ipaddress.IPv4Address(host))
-    except ValueError:
-        return socket.getaddrinfo(host, None, socket.AF_INET)[0][4][0]
+def with_note(detail: str, extra: str) -> str:
+    """``detail`` with a resolver's note (an old address used) after it, if there is one."""
+    return f"{detail}; {extra}" if extra else detail
 
 
 def figures(rtts: list[float | None]) -> dict:

@@ -9,21 +9,26 @@ final. So a healthy server gets one GET per round, a lossy line gets a
 second chance, and a dark host fails the round within
 ``(count - 1) * spacing_s + timeout_s``.
 
-A host name in the URL is resolved by the system resolver, which has no
-timeout of ours: the monitor bounds the round for that case.
+A host name in the URL is resolved once per round, before the first GET,
+by :mod:`edge_agent.probes.resolve` (our budget and retries; the last
+answer while the resolver is silent); every GET of the round connects to
+that address and still sends the name (Host header, TLS server name).
 """
 
 import functools
 import http.client
 import math
 import queue
+import socket
 import ssl
 import threading
 import time
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from edge_agent.probes import ProbeResult, Target
-from edge_agent.probes._common import note, reason, seconds
+from edge_agent.probes._common import note, reason, seconds, with_note
+from edge_agent.probes.resolve import resolve
 
 USER_AGENT = "antrean-edge-agent"
 
@@ -39,6 +44,14 @@ def probe(target: Target, at: float) -> ProbeResult:
     except (OSError, ssl.SSLError) as exc:
         detail = f"CA file {target.ca_file!r} cannot be used ({reason(exc)}); fix the target's ca_file"
         return ProbeResult(ok=False, at=at, inconclusive=True, detail=detail)
+    where = resolve(parts.hostname or "")
+    if where.address is None:
+        return ProbeResult(ok=False, at=at, detail=where.note)
+    result = _hedged(parts, context, where.address, target, at)
+    return replace(result, detail=with_note(result.detail, where.note))
+
+
+def _hedged(parts, context, address: str, target: Target, at: float) -> ProbeResult:
     outcomes: queue.SimpleQueue = queue.SimpleQueue()
     errors: list[str] = []
     started = finished = 0
@@ -46,7 +59,7 @@ def probe(target: Target, at: float) -> ProbeResult:
     while finished < target.count:
         now = time.monotonic()
         if started < target.count and (started == finished or now >= t0 + started * target.spacing_s):
-            threading.Thread(target=_attempt, args=(parts, context, target, at, outcomes), daemon=True,
+            threading.Thread(target=_attempt, args=(parts, context, address, target, at, outcomes), daemon=True,
                              name=f"http-{target.name}").start()
             started += 1
             continue
@@ -68,10 +81,10 @@ def probe(target: Target, at: float) -> ProbeResult:
     return ProbeResult(ok=False, at=at, detail=tries + ", ".join(errors))
 
 
-def _attempt(parts, context, target: Target, at: float, outcomes) -> None:
+def _attempt(parts, context, address: str, target: Target, at: float, outcomes) -> None:
     """One GET; puts ("answer", (status, rtt_s, days)), ("final", text) or ("retry", text) on ``outcomes``."""
     try:
-        outcomes.put(("answer", _get(parts, context, target, at)))
+        outcomes.put(("answer", _get(parts, context, address, target, at)))
     except _Final as exc:
         outcomes.put(("final", str(exc)))
     except (OSError, http.client.HTTPException) as exc:
@@ -86,13 +99,16 @@ def _context(ca_file: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_file)
 
 
-def _get(parts, context, target: Target, at: float):
+def _get(parts, context, address: str, target: Target, at: float):
     deadline = time.monotonic() + target.timeout_s
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if context is None:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=target.timeout_s)
     else:
         conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=target.timeout_s, context=context)
+    # http.client connects through this attribute: to the address resolved for the round, while the
+    # name stays in the Host header and the TLS server name (so the certificate is checked for the name).
+    conn._create_connection = lambda where, *args: socket.create_connection((address, where[1]), *args)
     t0 = time.monotonic()
     try:
         _connect(conn)

@@ -6,8 +6,9 @@ socket (needs CAP_NET_RAW). If neither is allowed the result is
 *inconclusive* and says how to allow it: a missing permission is not an
 outage of the gateway.
 
-IPv4 only. Give an address as host: a name would be resolved through DNS
-first, so a DNS failure would look like a dead gateway.
+IPv4 only. Give an address as host: a name is resolved first
+(:mod:`edge_agent.probes.resolve`, which falls back on the last answer
+while the resolver is silent).
 """
 
 import secrets
@@ -15,7 +16,8 @@ import socket
 import struct
 
 from edge_agent.probes import ProbeResult, Target
-from edge_agent.probes._common import checksum, exchange, figures, ipv4_of, reason, seconds
+from edge_agent.probes._common import checksum, exchange, figures, seconds, with_note
+from edge_agent.probes.resolve import resolve
 
 ECHO_REPLY, DEST_UNREACHABLE, ECHO_REQUEST = 0, 3, 8
 PAYLOAD_SIZE = 32
@@ -60,10 +62,10 @@ def parse_icmp(data: bytes, has_ip_header: bool) -> tuple[int, int, int, bytes] 
 
 
 def probe(target: Target, at: float) -> ProbeResult:
-    try:
-        address = ipv4_of(target.host)
-    except OSError as exc:
-        return ProbeResult(ok=False, at=at, detail=f"{target.host}: {reason(exc)}", loss=1.0)
+    where = resolve(target.host)
+    if where.address is None:
+        return ProbeResult(ok=False, at=at, detail=where.note, loss=1.0)
+    address = where.address
     try:
         sock, kind = open_socket()
     except IcmpNotPermitted as exc:
@@ -75,7 +77,7 @@ def probe(target: Target, at: float) -> ProbeResult:
     detail = f"{got}/{len(rtts)} replies"
     if got < len(rtts):
         detail += f" within {seconds(target.timeout_s)} s" + (f" ({', '.join(errors)})" if errors else "")
-    return ProbeResult(ok=fig["loss"] < target.fail_loss, at=at, detail=detail, **fig)
+    return ProbeResult(ok=fig["loss"] < target.fail_loss, at=at, detail=with_note(detail, where.note), **fig)
 
 
 def _ping(sock, raw: bool, address: str, target: Target):

@@ -4,6 +4,7 @@ Each connect has its own timeout; inside it the kernel retransmits a lost
 SYN after 1 s, so with the default 2 s timeout one connect survives one lost
 packet, and three staggered connects make a round robust against random
 loss. The round is ok when enough of them connect (``Target.fail_loss``).
+A host name is resolved once per round by :mod:`edge_agent.probes.resolve`.
 """
 
 import errno
@@ -13,26 +14,23 @@ import socket
 import time
 
 from edge_agent.probes import ProbeResult, Target
-from edge_agent.probes._common import figures, note, reason, seconds
+from edge_agent.probes._common import figures, note, reason, seconds, with_note
+from edge_agent.probes.resolve import resolve
 
 
 def probe(target: Target, at: float) -> ProbeResult:
-    try:
-        family, address = _address(target)
-    except OSError as exc:
-        return ProbeResult(ok=False, at=at, detail=f"{target.host}: {reason(exc)}", loss=1.0)
-    rtts, errors = connect_round(family, address, target.count, target.spacing_s, target.timeout_s)
+    where = resolve(target.host)
+    if where.address is None:
+        return ProbeResult(ok=False, at=at, detail=where.note, loss=1.0)
+    family = socket.AF_INET6 if ":" in where.address else socket.AF_INET
+    rtts, errors = connect_round(family, (where.address, target.port), target.count, target.spacing_s,
+                                 target.timeout_s)
     fig = figures(rtts)
     got = sum(r is not None for r in rtts)
     detail = f"{got}/{len(rtts)} connected"
     if errors:
         detail += f" ({', '.join(errors)})"
-    return ProbeResult(ok=fig["loss"] < target.fail_loss, at=at, detail=detail, **fig)
-
-
-def _address(target: Target):
-    info = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
-    return info[0][0], info[0][4]
+    return ProbeResult(ok=fig["loss"] < target.fail_loss, at=at, detail=with_note(detail, where.note), **fig)
 
 
 def connect_round(family, address, count: int, spacing_s: float, timeout_s: float,
