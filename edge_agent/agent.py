@@ -315,7 +315,7 @@ def build_monitor(kiosk: Config, config: AgentConfig, clock, probe=None) -> Netw
 def target_from_config(t: dict) -> Target:
     return Target(name=t["name"], kind=t["kind"], role=t["role"], host=t["host"], port=t["port"] or None,
                   url=t["url"], query_name=t["query_name"], expect_status=t["expect_status"],
-                  timeout_s=t["timeout_ms"] / 1000 or None, count=t["count"] if t["kind"] == "icmp" else None,
+                  timeout_s=t["timeout_ms"] / 1000 or None, count=(t["count"] or None) if t["kind"] == "icmp" else None,
                   ca_file=t["ca_file"] or None,
                   degraded_loss=t["degraded_loss_percent"] / 100, degraded_rtt_ms=float(t["degraded_rtt_ms"]))
 

@@ -52,7 +52,7 @@ TARGET = {
     "query_name": Key("str", ""),
     "expect_status": Key("int", 200),
     "timeout_ms": Key("int", 0),  # 0: the kind's own (edge_agent.probes.DEFAULT_TIMEOUT_S)
-    "count": Key("int", 5),
+    "count": Key("int", 0),  # icmp pings per round; 0: the kind's own (edge_agent.probes.DEFAULT_COUNT)
     "ca_file": Key("str", ""),
     "degraded_loss_percent": Key("int", 20),
     "degraded_rtt_ms": Key("int", 500),
@@ -67,7 +67,7 @@ RANGES = {
     ("agent", "success_threshold"): (1, 100),
     ("mqtt", "keepalive_s"): (1, 65535),  # MQTT's own limit
 }
-TARGET_RANGES = {"port": (0, 65535), "expect_status": (100, 599), "timeout_ms": (0, 60_000), "count": (1, 100),
+TARGET_RANGES = {"port": (0, 65535), "expect_status": (100, 599), "timeout_ms": (0, 60_000), "count": (0, 50),
                  "degraded_loss_percent": (0, 100), "degraded_rtt_ms": (1, 60_000)}
 MAX_OUTBOX_BYTES = 500_000_000  # the SD card holds the ledger too
 # What each probe kind cannot work without, with an example for the message.

@@ -25,8 +25,8 @@ NOW = 1_795_000_000.0
 
 def test_target_takes_the_kinds_defaults():
     ping = Target(name="gw", kind="icmp", host="10.0.0.1")
-    assert (ping.count, ping.timeout_s, ping.spacing_s) == (5, 1.0, 0.2)
-    assert ping.budget_s == pytest.approx(4 * 0.2 + 1.0)
+    assert (ping.count, ping.timeout_s, ping.spacing_s) == (20, 1.0, 0.05)
+    assert ping.budget_s == pytest.approx(19 * 0.05 + 1.0)
     dns = Target(name="ns", kind="dns", host="10.0.0.1", query_name="siak.test")
     assert dns.port == 53
     web = Target(name="c", kind="http", url="https://central.test/")
@@ -170,7 +170,7 @@ def _icmp_allowed() -> bool:
 
 def test_icmp_loopback():
     need(_icmp_allowed(), "this process may open neither an unprivileged nor a raw ICMP socket")
-    result = run_probe(Target(name="lo", kind="icmp", host="127.0.0.1", spacing_s=0.02), NOW)
+    result = run_probe(Target(name="lo", kind="icmp", host="127.0.0.1", count=5, spacing_s=0.02), NOW)
     assert result.ok and result.loss == 0 and result.detail == "5/5 replies"
     assert 0 < result.rtt_ms < 100 and result.jitter_ms is not None and result.at == NOW
 
@@ -299,7 +299,7 @@ try:
     print(open_socket()[1])
 except IcmpNotPermitted:
     print("none")
-r = run_probe(Target(name="lo", kind="icmp", host="127.0.0.1", spacing_s=0.02), time.time())
+r = run_probe(Target(name="lo", kind="icmp", host="127.0.0.1", count=5, spacing_s=0.02), time.time())
 print(r.ok, r.inconclusive, r.detail)
 """
 
