@@ -127,19 +127,28 @@ def cmd_outages(args) -> int:
 
 
 def format_round(report: dict) -> str:
-    lines = [f"{'target':<16} {'state':<11} {'result':<8} {'rtt ms':>8} {'loss':>6}  detail"]
+    lines = [f"{'target':<16} {'state':<11} {'result':<12} {'rtt ms':>8} {'loss':>6}  detail"]
     for name, target in report["targets"].items():
         last = target.get("last") or {}
         rtt = f"{last['rtt_ms']:.1f}" if last.get("rtt_ms") is not None else "-"
         loss = f"{last['loss'] * 100:.0f}%" if last.get("loss") is not None else "-"
-        result = "ok" if last.get("ok") else "FAIL"
-        lines.append(f"{name:<16} {target['state']:<11} {result:<8} {rtt:>8} {loss:>6}  {last.get('detail', '')}")
+        lines.append(f"{name:<16} {target['state']:<11} {round_result(last):<12} {rtt:>8} {loss:>6}  "
+                     f"{last.get('detail', '')}")
     verdict = report["verdict"]
     cause = (verdict.get("cause") or {}).get("text")
     lines.append(f"office: {verdict.get('status')}" + (f"; likely cause: {cause}" if cause else ""))
     if verdict.get("stopped_services"):
         lines.append(f"stopped services: {', '.join(verdict['stopped_services'])}")
     return "\n".join(lines)
+
+
+def round_result(last: dict) -> str:
+    """This round's word: a probe that could not run says nothing about the target, so it is no FAIL."""
+    if not last:
+        return "-"
+    if last.get("inconclusive"):
+        return "inconclusive"
+    return "ok" if last.get("ok") else "FAIL"
 
 
 def format_outages(rows: list[dict], tz) -> str:

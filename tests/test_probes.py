@@ -463,3 +463,49 @@ def test_probes_of_targets_named_by_host_use_the_resolver(names, server):
     names.resolve.forget()
     dark = run_probe(Target(name="w", kind="http", url=f"http://nowhere.lab:{port}/"), NOW)
     assert not dark.ok and dark.detail == "cannot resolve nowhere.lab: no answer from 127.0.0.1 within 1.5 s"
+
+
+PROBE_CONFIG = """
+id = "kiosk-1"
+data_dir = "{data_dir}"
+[office]
+id = "lab-office"
+name = "Disdukcapil Lab"
+[[services]]
+code = "A"
+name = "Perekaman e-KTP"
+daily_quota = 10
+button = "GPIO17"
+led = "GPIO27"
+[printer]
+backend = "dummy"
+[mqtt]
+enabled = false
+[[targets]]
+name = "lo-ping"
+kind = "icmp"
+host = "127.0.0.1"
+[[targets]]
+name = "lo-closed"
+kind = "tcp"
+host = "127.0.0.1"
+port = 1
+"""
+
+
+@needs_netns
+def test_edge_agent_probe_says_inconclusive_where_icmp_may_not_run(tmp_path):
+    """The real command, in a namespace where nobody may ping and without CAP_NET_RAW (the docs' example)."""
+    config = tmp_path / "kiosk.toml"
+    config.write_text(PROBE_CONFIG.format(data_dir=tmp_path))
+    lab = netns.Lab()
+    try:
+        ns = lab.namespace("probe")
+        netns.set_sysctl("net.ipv4.ping_group_range", "1 0", ns=ns)
+        out = netns.sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", sys.executable, "-m",
+                       "edge_agent", "--config", str(config), "probe", ns=ns)
+    finally:
+        lab.close()
+    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:3]}
+    assert rows == {"lo-ping": ["unknown", "inconclusive"], "lo-closed": ["unknown", "FAIL"]}, out
+    assert out.splitlines()[0].split()[:3] == ["target", "state", "result"]
