@@ -230,6 +230,15 @@ class Branch:
     def light(self, ns: str | None = None) -> None:
         sh("iptables", "-F", "INPUT", ns=ns or self.central)
 
+    def line_dark(self) -> None:
+        """The branch's line fails at the router: it neither answers nor forwards anything."""
+        sh("iptables", "-A", "INPUT", "-j", "DROP", ns=self.gw)
+        sh("iptables", "-A", "FORWARD", "-j", "DROP", ns=self.gw)
+
+    def line_light(self) -> None:
+        sh("iptables", "-F", "INPUT", ns=self.gw)
+        sh("iptables", "-F", "FORWARD", ns=self.gw)
+
     def resolver_dark(self) -> None:
         """The router stops answering DNS (it still routes and answers pings)."""
         sh("iptables", "-A", "INPUT", "-p", "udp", "--dport", "53", "-j", "DROP", ns=self.gw)
@@ -296,7 +305,7 @@ kind = "http"
 role = "central"
 url = "http://{name}:{port}/health"
 """
-KINDS = {"gw": "icmp", "dns": "dns", "central": "icmp", "central-tcp": "tcp (by name)", "siak": "http (by name)"}
+KINDS = {"gw": "icmp", "dns": "dns", "central": "icmp", "central-tcp": "tcp by name", "siak": "http by name"}
 
 
 class AgentRun:
