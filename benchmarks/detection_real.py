@@ -37,6 +37,7 @@ Needs root, ip netns, iptables and dnsmasq (Debian dnsmasq-base).
 
 import argparse
 import datetime as dt
+import json
 import sys
 import tempfile
 import threading
@@ -234,6 +235,8 @@ def rows_of(run: LabRun):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a 2.5-minute smoke run, one outage")
+    parser.add_argument("--json", help="also write the per-target figures here (benchmarks/detection.py --real "
+                                       "compares its model with them)")
     args = parser.parse_args(argv)
     reason = netns.unavailable()
     if reason:
@@ -252,7 +255,28 @@ def main(argv=None) -> int:
         if run.error is not None:
             raise run.error
     print_report(runs, plan)
+    if args.json:
+        write_json(args.json, runs, plan)
     return 0
+
+
+def write_json(path: str, runs, plan) -> None:
+    from _common import machine
+
+    targets = []
+    for run in runs:
+        per, cal = changes(run.reports), calibration(run)
+        for name in netns.KINDS:
+            s = score_target(name, per.get(name, []), run)
+            targets.append({"loss": run.loss, "target": name, "detect": s["detect"], "recover": s["recover"],
+                            "false": s["false"], "missed": s["missed"], "to_degraded": s["to_degraded"],
+                            "rounds": cal[name]["rounds"], "failed": cal[name]["failed"],
+                            "stale": cal[name]["stale"], "mean_loss": cal[name]["loss"]})
+    body = {"when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes"), "machine": machine(),
+            "minutes": (plan["loss_off"] - plan["loss_on"]) / 60, "targets": targets}
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(body, f, indent=1, default=lambda x: None if x == float("inf") else x)
+        f.write("\n")
 
 
 def print_report(runs, plan) -> None:
