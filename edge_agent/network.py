@@ -13,8 +13,9 @@ A target's state is one of ``unknown`` (nothing decided yet), ``up``,
   ``retry_interval_s`` (2 s) apart, or back to back if a round takes longer,
   instead of every ``interval_s`` (10 s), and never further apart than
   ``interval_s`` when that is the shorter. A failing round ends within its
-  budget (ICMP and DNS 1.8 s, TCP 2.4 s, HTTP 3 s by default), so an outage
-  is confirmed within 10 + 3 x 3 = 19 s of its start at worst.
+  budget (ICMP 1.95 s, DNS 1.8 s, TCP 2.4 s, HTTP 3 s by default; 1.5 s
+  more for a host given by name only while its resolver is slow), so an
+  outage is confirmed within 10 + 3 x 3 = 19 s of its start at worst.
 - Degraded by loss is a change-point test on the packets of good rounds
   (CUSUM, Page 1954): each lost packet adds ln(p1/p0), each answered one
   ln((1-p1)/(1-p0)), with p0 = 0.75 x and p1 = 1.5 x ``Target.degraded_loss``
@@ -276,9 +277,10 @@ class LossTest:
     """Is the loss of a target's good rounds at its limit? Two one-sided CUSUM tests, one per direction.
 
     ``degraded`` turns on when the evidence for "1.5 x the limit" over "0.75 x
-    the limit" sums to ``Policy.loss_alarm`` (from three rounds at least), off when the evidence for
-    "0.5 x the limit" over "1.5 x" sums to ``Policy.loss_clear``. ``recent``
-    and ``packets`` describe the last rounds, for a reason text.
+    the limit" sums to ``Policy.loss_alarm`` (from three rounds at least),
+    off when the evidence for "0.5 x the limit" over "1.5 x" sums to
+    ``Policy.loss_clear``. ``recent`` and ``packets`` describe the last
+    rounds, for a reason text.
     """
 
     def __init__(self, limit: float, policy: Policy):
