@@ -36,7 +36,8 @@ test for degraded). **Uptime Kuma defaults**: one ping (count 1) with a
 
 Time is simulated (nothing waits, nothing is sent). Detection is outage
 start to down; recovery is outage end to no longer down. A down period
-whose first failing round started within an outage belongs to it; any other
+whose first failing round started within an outage (or one retry interval
+before it: a round lost to random loss just then) belongs to it; any other
 is a false outage. An outage with no down period of its own is missed.
 
     python benchmarks/detection.py            # 60 seeded days per loss level
@@ -277,8 +278,11 @@ def score(changes, outages):
     periods = down_periods(changes)
     detect, recover, missed, claimed = [], [], 0, set()
     for start, end in outages:
-        # 1 s of slack: a round whose first requests went out just before the outage began
-        mine = [p for p in periods if start - 1.0 <= p[1] < end]
+        # A down period belongs to the outage if it went down during it (or within the detection target
+        # after a short one) and its first failing round started at most one retry interval before it: a
+        # round lost to random loss just before an outage begins does not make the outage a false one.
+        mine = [p for p in periods if start - Policy().retry_interval_s - 1.0 <= p[1] < end
+                and p[0] <= end + TARGET_P95_S]
         if not mine:
             missed += 1
             continue

@@ -30,8 +30,10 @@ A target's state is one of ``unknown`` (nothing decided yet), ``up``,
   3 days (simulated; benchmarks/detection.py). A fixed window cannot do
   both: the 60-round window this replaces took 6 minutes to see 30 % loss
   and 7 to see it gone. Degraded by RTT: the median RTT of the last
-  ``rtt_rounds`` (6) good rounds at or above ``Target.degraded_rtt_ms``;
-  it ends below 80 % of it.
+  ``rtt_rounds`` (20, about 3 minutes) good rounds at or above
+  ``Target.degraded_rtt_ms``; it ends below 80 % of it. Fewer rounds
+  toggled: at 30 % loss a TCP connect often waits for its SYN to be sent
+  again after 1 s, and a 6-round median crossed 500 ms 130 times a day.
 - A target that went down ``flap_downs`` (3) times within ``flap_window_s``
   (1 h) is flapping. Once it answers again (``recover_after`` good rounds,
   as always) it is *degraded*, not down: it works, so no service is
@@ -63,6 +65,7 @@ STATES = (UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE)
 # The loss test's hypotheses, as shares of Target.degraded_loss: acceptable, clearly degraded, clean again.
 LOSS_OK, LOSS_BAD, LOSS_CLEAN = 0.75, 1.5, 0.5
 RTT_CLEAR = 0.8  # degraded by RTT ends below 80 % of the limit
+REASON_ROUNDS = 6  # a degraded-by-loss reason names the loss of this many last rounds
 ROUND_GRACE_S = 0.5  # on top of the slowest target's budget, for thread start and scheduling
 
 log = logging.getLogger(__name__)
@@ -90,7 +93,7 @@ class Policy:
     loss_alarm: float = 10.0
     loss_clear: float = 4.0
     loss_suspect: float = 1.0
-    rtt_rounds: int = 6
+    rtt_rounds: int = 20
     flap_window_s: float = 3600.0
     flap_downs: int = 3
     flap_stable_s: float = 300.0
@@ -288,7 +291,7 @@ class LossTest:
         self._worse = (math.log(bad / ok), math.log((1 - bad) / (1 - ok)))  # per lost, per answered packet
         self._better = (math.log(clean / bad), math.log((1 - clean) / (1 - bad)))
         self.policy = policy
-        self._last: deque = deque(maxlen=policy.rtt_rounds)  # (lost, sent) of the last rounds
+        self._last: deque = deque(maxlen=REASON_ROUNDS)  # (lost, sent) of the last rounds
         self.reset()
 
     def reset(self) -> None:
