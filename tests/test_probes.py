@@ -340,7 +340,7 @@ class FakeNameserver:
 
     def __init__(self, records: dict, address: str = "127.0.0.1", port: int = 0, ttl_s: int = 60):
         self.records, self.ttl_s = records, ttl_s
-        self.drop, self.silent, self.queries = 0, False, 0
+        self.drop, self.silent, self.queries, self.rcode = 0, False, 0, None
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((address, port))
         self.port = self.sock.getsockname()[1]
@@ -361,7 +361,9 @@ class FakeNameserver:
             address = self.records.get(name)
             answer = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, self.ttl_s, 4) + socket.inet_aton(address)
                       if address else b"")
-            flags = 0x8180 | (0 if address else 3)
+            if self.rcode is not None:  # e.g. SERVFAIL: the resolver's own upstream is unreachable
+                address, answer = None, b""
+            flags = 0x8180 | (self.rcode if self.rcode is not None else 0 if address else 3)
             self.sock.sendto(data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
                              + data[12:end] + answer, peer)
 
@@ -429,6 +431,15 @@ def test_a_silent_resolver_falls_back_on_the_last_answer_and_says_so(names):
     clock.offset = names.resolve.STALE_S + 1  # too old to stand in
     assert names.resolve.resolve("siak.lab", clock) == names.resolve.Resolution(
         None, "cannot resolve siak.lab: no answer from 127.0.0.1 within 1.5 s")
+
+
+def test_servfail_is_no_verdict_on_the_name_so_the_last_answer_stands_in(names):
+    clock = Clock()
+    assert names.resolve.resolve("siak.lab", clock).address == "127.0.0.1"
+    names.server.rcode, clock.offset = 2, 61
+    found, took = timed(names.resolve.resolve, "siak.lab", clock)
+    assert found.address == "127.0.0.1" and found.note == "SERVFAIL from 127.0.0.1; used 127.0.0.1, resolved 61 s ago"
+    assert took < names.resolve.BUDGET_S  # every query was answered: nothing left to wait for
 
 
 def test_no_such_name_fails_at_once_and_is_not_covered_by_an_old_answer(names):
