@@ -40,6 +40,9 @@ class Unavailable(Exception):
 def run_command(argv: list[str], timeout: float = COMMAND_TIMEOUT_S) -> str:
     """Run ``argv`` and return its stdout; raise FileNotFoundError, TimeoutExpired or CalledProcessError."""
     env = dict(os.environ, LC_ALL="C")  # parse the same words whatever the locale
+    # systemd's own tools (timedatectl) tell NOTIFY_SOCKET "ERRNO=..." when they fail: to systemd
+    # that would be the agent speaking.
+    env.pop("NOTIFY_SOCKET", None)
     done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=True,
                           env=env, encoding="utf-8", errors="replace")
     return done.stdout
