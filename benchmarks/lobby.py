@@ -28,6 +28,7 @@ from test_lobby_support import LOBBY_TOML, NOW, network_body, seed_ledger  # noq
 from edge_agent.lobby import create_app  # noqa: E402
 from edge_agent.lobby.serve import LobbyServer  # noqa: E402
 from edge_agent.lobby.state import write_network  # noqa: E402
+from liveness_support import kiosk_alive  # noqa: E402
 from kiosk import config as kconfig  # noqa: E402
 
 
@@ -100,9 +101,11 @@ def main():
         app, agent_dir = make_app(data_dir)
         write_network(agent_dir, network_body(False))
         server = LobbyServer(app).start()
+        # The lobby promises tickets only while a kiosk runs: this process holds its lock and beats.
         try:
-            shown, hidden, weight, requests = banner_delays(server, agent_dir, rounds)
-            times, errors = poll_load(server.url + "/api/status", 20, load_s)
+            with kiosk_alive(data_dir):
+                shown, hidden, weight, requests = banner_delays(server, agent_dir, rounds)
+                times, errors = poll_load(server.url + "/api/status", 20, load_s)
         finally:
             server.stop()
     external = [u for u in requests if not u.startswith(server.url)]
