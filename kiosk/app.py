@@ -158,9 +158,10 @@ class Kiosk:
         one turn (each reprint of a batch, each test slip, the ticket after them). A reprint takes
         seconds on a slow link, and a batch of them must not read as a hang, nor make systemd kill
         the kiosk mid-batch; a single stuck step still stops the beats."""
-        if self._beating:
+        # Called at every press and reprint: the heartbeat's own pace (BEAT_EVERY_S) spares both
+        # the file and systemd's socket on that path.
+        if self._beating and self.heartbeat.beat():
             self.notifier.alive()
-            self.heartbeat.beat()
 
     def _serve_one(self, item) -> None:
         if item is None:

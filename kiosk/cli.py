@@ -191,30 +191,25 @@ def cmd_clock_confirm(args) -> int:
 def _confirm_here(cfg, args) -> int:
     from kiosk.clock import confirm_clock
 
-    ledger, clock = _open_ledger(cfg)
-    try:
-        done = confirm_clock(clock, ledger)
-    finally:
-        ledger.close()
-    if not done["ok"]:
-        return _not_confirmed(done)
-    print(f"clock confirmed: the kiosk runs on {_minute(done['now'])} from its next start"
-          f" (it was suspect: {done['was']})")
-    return 0
+    return _confirm(cfg, confirm_clock, "clock confirmed: the kiosk runs on {now} from its next start")
 
 
 def _confirm_through_running_kiosk(cfg, args) -> int:
     from kiosk.clock import ask_running_kiosk
 
+    return _confirm(cfg, lambda clock, ledger: ask_running_kiosk(ledger, clock, REQUEST_WAIT_S),
+                    "clock confirmed by the running kiosk: it runs on {now}")
+
+
+def _confirm(cfg, ask, said: str) -> int:
     ledger, clock = _open_ledger(cfg)
     try:
-        answer = ask_running_kiosk(ledger, clock, REQUEST_WAIT_S)
+        answer = ask(clock, ledger)
     finally:
         ledger.close()
     if not answer["ok"]:
         return _not_confirmed(answer)
-    print(f"clock confirmed by the running kiosk: it runs on {_minute(answer['now'])}"
-          f" (it was suspect: {answer['was']})")
+    print(said.format(now=_minute(answer["now"])) + f" (it was suspect: {answer['was']})")
     return 0
 
 

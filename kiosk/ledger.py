@@ -71,16 +71,6 @@ CREATE TABLE IF NOT EXISTS events (
     updated_at INTEGER NOT NULL
 );
 """
-# Version 3 widened requests.kind; SQLite cannot alter a CHECK, so the (small, transient) table is rebuilt.
-WIDEN_REQUESTS = """
-BEGIN IMMEDIATE;
-ALTER TABLE requests RENAME TO requests_v2;
-""" + REQUESTS_TABLE + """
-INSERT INTO requests (id, kind, ticket_id, requested_at) SELECT id, kind, ticket_id, requested_at FROM requests_v2;
-DROP TABLE requests_v2;
-PRAGMA user_version = 3;
-COMMIT;
-"""
 TICKET_COLUMNS = "id, office_id, service, service_day, number, issued_at, status, print_attempts"
 # Events staff tools write (the CLI, the agent, the lobby), stamped by a process that may run on a
 # wrong clock: they never count in the ledger's latest time, which only the kiosk's own records move.
@@ -415,8 +405,6 @@ class Ledger:
             raise LedgerError(f"ledger {self.path} has schema {version}, newer than this kiosk "
                               f"({SCHEMA_VERSION}); install the newer kiosk software")
         with self._lock:
-            if version == 2:
-                self._db.executescript(WIDEN_REQUESTS)
             # One transaction: a first start cut while it runs leaves the whole schema or none of it.
             script = f"BEGIN IMMEDIATE;\n{SCHEMA}{self._upgrades()}PRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
             try:
@@ -432,8 +420,9 @@ class Ledger:
         found = self._db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'requests'").fetchone()
         if found is None or "AUTOINCREMENT" in found[0]:
             return ""
-        # Ids were reused once the table emptied, so every reply said request_id 1. The table is
-        # small and transient: rebuilt, its counter starting past every id a reply already named.
+        # Before: ids reused once the table emptied (every reply said request_id 1), and in schema 2
+        # a narrower kind CHECK, which SQLite cannot alter. The table is small and transient: rebuilt,
+        # its counter starting past every id a reply already named.
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
         deadline = "deadline" if "deadline" in columns else "NULL"
         return f"""ALTER TABLE requests RENAME TO requests_reused;

@@ -70,18 +70,19 @@ class Heartbeat:
     def stopped(self) -> None:
         self._write({"pid": os.getpid(), "pid_ns": _pid_namespace(), "started_at": None, "stopped_at": time.time()})
 
-    def beat(self) -> None:
+    def beat(self) -> bool:
+        """Beat if one is due (at most every BEAT_EVERY_S); whether it was due, written or not."""
         now = self._monotonic()
         if now - self._last < BEAT_EVERY_S:
-            return
+            return False
+        self._last = now  # a card that refuses the beat is tried again at the same pace
         try:
             os.utime(self.path)  # the kernel's time: the file's mtime is the beat
         except FileNotFoundError:
             self.start()  # deleted under us (a technician cleaning up): begin again
         except OSError as exc:
-            self._say_failed(exc)
-            return
-        self._last = now
+            self._say_failed(exc)  # no hang all the same: systemd's watchdog still hears the loop
+        return True
 
     def _write(self, body: dict) -> None:
         try:

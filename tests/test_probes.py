@@ -15,7 +15,7 @@ from edge_agent.errors import AgentConfigError
 from edge_agent.probes import ProbeResult, Target, run_probe
 from edge_agent.probes import icmp as icmp_probe
 from edge_agent.probes._common import checksum, exchange, figures
-from edge_agent.probes.dns import DnsFormatError, build_query, encode_name, parse_response
+from edge_agent.probes.dnswire import DnsFormatError, build_query, encode_name, parse_response
 
 NOW = 1_795_000_000.0
 

@@ -11,15 +11,7 @@ import socket
 
 from edge_agent.probes import ProbeResult, Target
 from edge_agent.probes._common import exchange, figures, reason, seconds
-from edge_agent.probes.dnswire import (  # noqa: F401 (the wire format's names, as they were here)
-    RCODES,
-    TYPE_A,
-    DnsAnswer,
-    DnsFormatError,
-    build_query,
-    encode_name,
-    parse_response,
-)
+from edge_agent.probes.dnswire import DnsAnswer, DnsFormatError, build_query, parse_response
 from edge_agent.probes.resolve import resolve
 
 
