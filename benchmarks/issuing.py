@@ -44,12 +44,12 @@ from _common import (
     verdict,
 )
 
+from common.log import setup_logging
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
 from kiosk.buttons import ButtonSpec
 from kiosk.buttons.keyboard import KeyboardButtons
 from kiosk.ledger import Ledger, to_ms
-from kiosk.log import setup_logging
 from kiosk.printer.file import FilePrinter
 
 TARGET_P99_S = 0.010

@@ -23,13 +23,13 @@ sys.path[:0] = [os.path.join(HERE, "..", "tests"), HERE]
 from _common import machine  # noqa: E402
 from browser import ARGS, CHROMIUM, VIEWPORT  # noqa: E402
 from conftest import BASE_TOML  # noqa: E402
+from liveness_support import kiosk_alive  # noqa: E402
 from test_lobby_support import LOBBY_TOML, NOW, network_body, seed_ledger  # noqa: E402
 
-from edge_agent.lobby import create_app  # noqa: E402
-from edge_agent.lobby.serve import LobbyServer  # noqa: E402
-from edge_agent.lobby.state import write_network  # noqa: E402
-from liveness_support import kiosk_alive  # noqa: E402
 from kiosk import config as kconfig  # noqa: E402
+from lobby import create_app  # noqa: E402
+from lobby.serve import LobbyServer  # noqa: E402
+from lobby.state import write_network  # noqa: E402
 
 
 def pct(values, q):

@@ -35,11 +35,11 @@ import time
 from _common import SERVICES, FakeSystemClock, config_text, machine, ms, percentile, say, table, verdict
 from escpos_emulator import Emulator, PtyLink
 
+from common.log import setup_logging
 from kiosk import app as kapp
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
 from kiosk.layout import DOTS
-from kiosk.log import setup_logging
 from kiosk.printer import PrinterStatus
 from kiosk.printer import escpos_status as dle
 from kiosk.printer.decode import decode, render_png

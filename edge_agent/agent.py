@@ -13,6 +13,7 @@ import os
 import threading
 import time
 
+from common.sdnotify import Notifier
 from edge_agent import ha_components
 from edge_agent import health as device_health
 from edge_agent.boots import BootLog
@@ -20,13 +21,12 @@ from edge_agent.config import AgentConfig, mqtt_password
 from edge_agent.handlers import Handlers
 from edge_agent.health_kiosk import KioskWatch
 from edge_agent.kiosk_events import KioskFollower, relay_kind
-from edge_agent.lobby import state as lobby_state
 from edge_agent.network import DOWN, NetworkMonitor, Policy, iso
 from edge_agent.outages import OutageLog
 from edge_agent.probes import Target
 from edge_agent.store import AgentStore
 from kiosk.config import Config
-from kiosk.sdnotify import Notifier
+from lobby import state as lobby_state
 
 log = logging.getLogger("edge_agent")
 EVENT_POLL_S = 1.0  # how soon a kiosk fault is relayed

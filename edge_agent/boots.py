@@ -26,8 +26,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from common import db as db_util
 from edge_agent.errors import AgentError
-from kiosk import db as db_util
 
 BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 FILE_NAME = "boots.sqlite3"

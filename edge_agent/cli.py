@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except AgentConfigError as exc:
-        from kiosk.cli import say_problems
+        from common.problems import say_problems
 
         say_problems(args.config, exc.problems, prog="edge-agent")
         return 2
@@ -53,8 +53,8 @@ def _configs(args):
 
 
 def cmd_run(args) -> int:
+    from common.log import setup_logging
     from edge_agent.agent import Agent
-    from kiosk.log import setup_logging
 
     kiosk, cfg = _configs(args)
     lobby_settings = _lobby_settings(kiosk)  # a bad [lobby] is a config error before anything opens
@@ -75,8 +75,8 @@ def cmd_run(args) -> int:
 def _lobby_settings(kiosk):
     if "lobby" not in kiosk.other:
         return None
-    from edge_agent.lobby import config as lconfig
     from kiosk.errors import ConfigError
+    from lobby import config as lconfig
 
     try:
         return lconfig.from_kiosk_config(kiosk)
@@ -88,10 +88,10 @@ def _start_lobby(kiosk, settings):
     """With a [lobby] section the agent's service also serves the lobby page, in a thread."""
     import logging
 
-    from edge_agent.lobby import create_app
-    from edge_agent.lobby.serve import LobbyServer
+    from lobby import create_app
+    from lobby.serve import LobbyServer
 
-    log = logging.getLogger("edge_agent.lobby")
+    log = logging.getLogger("lobby")
     try:
         server = LobbyServer(create_app({"KIOSK": kiosk, "LOBBY": settings}), settings.host, settings.port).start()
     except OSError as exc:  # the page is a convenience (port taken, key unreadable); the agent's reports are not

@@ -17,8 +17,8 @@ import sqlite3
 import threading
 import time
 
+from common import db as db_util
 from edge_agent.network import DEGRADED, DOWN, MAINTENANCE, UP, iso
-from kiosk import db as db_util
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS periods (

@@ -21,8 +21,8 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 
+from common import db as db_util
 from edge_agent.errors import AgentError
-from kiosk import db as db_util
 
 log = logging.getLogger("edge_agent.outbox")
 

@@ -11,8 +11,8 @@ import json
 import os
 import threading
 
-from edge_agent.lobby import state as lobby_state
-from kiosk import db
+from common import db
+from lobby import state as lobby_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -77,7 +77,7 @@ class AgentStore:
         with self._lock:
             self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
 
-    # ---------------------------------------------------------------- staff logins (edge_agent.lobby.auth)
+    # ---------------------------------------------------------------- staff logins (lobby.auth)
 
     def begin_login(self, account: str, client: str, now: float, window_s: float,
                     per_client: int, per_account: int) -> tuple[int | None, float]:

@@ -276,7 +276,7 @@ elif [ "$DRY_RUN" = 1 ]; then
 else
     echo "+ generate a staff password, hash it with antrean-lobby hash-password, set staff_password_hash in $CONFIG"
     password=$(openssl rand -base64 18 | tr -d '/+=' | cut -c1-16)
-    hash=$(printf '%s\n' "$password" | "$PYTHON" -m edge_agent.lobby hash-password)
+    hash=$(printf '%s\n' "$password" | "$PYTHON" -m lobby hash-password)
     (umask 077 && HASH="$hash" LINE="$EMPTY_HASH" awk '
         !done && index($0, ENVIRON["LINE"]) == 1 { print "staff_password_hash = \"" ENVIRON["HASH"] "\""; done = 1; next }
         { print }' "$CONFIG" > "$CONFIG.new")

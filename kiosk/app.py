@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 
+from common.sdnotify import Notifier
 from kiosk import layout, servicedays
 from kiosk.buttons import LedMode
 from kiosk.buttons.guard import PressGuard
@@ -24,7 +25,6 @@ from kiosk.liveness import Heartbeat
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
 from kiosk.printer.serialport import BITS_PER_BYTE
-from kiosk.sdnotify import Notifier
 from kiosk.signing import load_or_create_key, ticket_payload
 from kiosk.state import service_status, snapshot
 from kiosk.ticket import Ticket

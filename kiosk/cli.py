@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 
+from common.problems import say_problems
 from kiosk.errors import ConfigError, KioskError
 
 log = logging.getLogger("kiosk")
@@ -236,7 +237,7 @@ def _load(args, logs: bool = True):
 
 
 def _setup_logging(cfg) -> None:
-    from kiosk.log import setup_logging
+    from common.log import setup_logging
 
     setup_logging(cfg.log["level"], cfg.log["format"])
 
@@ -265,11 +266,3 @@ def _date(text: str, now: dt.datetime) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise KioskError(f"date {text!r} is not YYYY-MM-DD (or 'today'), e.g. 2026-11-23") from None
-
-
-def say_problems(source, problems: list[str], prog: str = "kiosk") -> None:
-    """Every configuration problem, one per line, for the technician to fix in one pass."""
-    print(f"{prog}: invalid configuration{f' in {source}' if source else ''}:", file=sys.stderr)
-    for problem in problems:
-        print(f"  - {problem}", file=sys.stderr)
-    print(f"{prog}: nothing was started or changed; fix the above and try again", file=sys.stderr)

@@ -14,7 +14,8 @@ import tomllib
 from dataclasses import dataclass
 
 from button_panel.protocol import MAX_BUTTONS as PANEL_MAX_BUTTONS  # what the panel firmware drives
-from kiosk.config_file import parse_toml, read_file
+
+from common.config_file import parse_toml, read_file
 from kiosk.errors import ConfigError
 from kiosk.pins import GpioPin, bcm_pin
 

@@ -78,9 +78,9 @@ def run(data_dir: str, paper: int = 58, press: str | None = None) -> int:
     from escpos_emulator import Emulator, PtyLink
     from escpos_emulator.cli import Console
 
+    from common.log import setup_logging
     from kiosk import layout
     from kiosk.app import buttons_from_config, run_kiosk
-    from kiosk.log import setup_logging
 
     cfg = demo_config(data_dir, paper)
     setup_logging(cfg.log["level"], cfg.log["format"])

@@ -1,16 +1,13 @@
 """Exceptions of the kiosk package. Every message names the offending value and the fix."""
 
 
-class KioskError(Exception):
+from common.errors import AntreanError, ConfigError
+
+__all__ = ["KioskError", "ConfigError", "LedgerError", "QuotaError", "TicketNotFound"]
+
+
+class KioskError(AntreanError):
     """Base class of every error the kiosk raises on purpose."""
-
-
-class ConfigError(KioskError):
-    """The configuration is invalid. ``problems`` lists one message per fault."""
-
-    def __init__(self, problems):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
 
 
 class LedgerError(KioskError):

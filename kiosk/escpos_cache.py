@@ -22,7 +22,7 @@ import os
 import pickle
 import platform
 
-from kiosk.durable import remove_orphans, write_atomic
+from common.durable import remove_orphans, write_atomic
 
 log = logging.getLogger(__name__)
 

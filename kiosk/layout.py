@@ -17,14 +17,11 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from common.indonesian import format_day
 from kiosk import escpos_cache
 from kiosk.ticket import Ticket
 
 log = logging.getLogger(__name__)
-
-WEEKDAYS = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-MONTHS = ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
-          "Agustus", "September", "Oktober", "November", "Desember")
 
 # For profiles that do not know their paper (``default``): font A, 12 dots per character at 203 dpi.
 COLUMNS = {58: 32, 80: 48}
@@ -138,11 +135,6 @@ def _writable_dir(path: str) -> bool:
     except OSError:
         return False
     return os.access(path, os.W_OK)
-
-
-def format_day(d: date) -> str:
-    """``Senin, 23 November 2026``: how Indonesians write a date on a form."""
-    return f"{WEEKDAYS[d.weekday()]}, {d.day} {MONTHS[d.month - 1]} {d.year}"
 
 
 def format_issued(moment: datetime) -> str:

@@ -17,7 +17,7 @@ import threading
 import time
 from typing import NamedTuple
 
-from kiosk import db as db_util
+from common import db as db_util
 from kiosk.config import Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ticket import Ticket

@@ -30,7 +30,7 @@ import os
 import threading
 import time
 
-from kiosk.durable import write_atomic
+from common.durable import write_atomic
 from kiosk.errors import KioskError
 from kiosk.lock import LOCK_FILE
 

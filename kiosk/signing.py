@@ -10,7 +10,7 @@ import hmac
 import os
 import secrets
 
-from kiosk.durable import create_once, remove_orphans
+from common.durable import create_once, remove_orphans
 from kiosk.errors import KioskError
 
 KEY_FILE = "ticket.key"

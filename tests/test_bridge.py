@@ -12,8 +12,18 @@ import json
 import re
 
 import pytest
-from broker import (CONF_TEMPLATE, EXAMPLE_OFFICE, Broker, Collector, Requester, base, broker_acl, copies, make_link,
-                    wait_until)
+from broker import (
+    CONF_TEMPLATE,
+    EXAMPLE_OFFICE,
+    Broker,
+    Collector,
+    Requester,
+    base,
+    broker_acl,
+    copies,
+    make_link,
+    wait_until,
+)
 from test_mqtt import publish_as
 
 from edge_agent.outbox import Outbox

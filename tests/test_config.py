@@ -6,8 +6,8 @@ import sys
 import pytest
 from conftest import BASE_TOML
 
+from common.config_file import MAX_FILE_BYTES
 from kiosk import config as kconfig
-from kiosk.config_file import MAX_FILE_BYTES
 from kiosk.errors import ConfigError
 
 EXAMPLE = "hardware/kiosk.example.toml"

@@ -119,7 +119,7 @@ def test_temporaries_a_cut_left_are_removed_and_a_live_writers_kept(tmp_path):
 def test_a_file_rewritten_every_second_sweeps_what_a_cut_left_once(tmp_path):
     """The heartbeat and network.json are rewritten all day, unflushed: a cut mid-write leaves a
     temporary, which the process's first write of that file removes."""
-    from kiosk.durable import write_atomic
+    from common.durable import write_atomic
 
     gone = subprocess.Popen(["true"])
     gone.wait()
@@ -133,14 +133,14 @@ def test_a_file_rewritten_every_second_sweeps_what_a_cut_left_once(tmp_path):
 def test_lobby_secret_name_is_on_disk_before_a_session_is_signed(tmp_path):
     path = tmp_path / "agent" / "lobby-secret.key"
     calls = trace(tmp_path, python(f"""
-        from edge_agent.lobby.auth import load_secret_key
+        from lobby.auth import load_secret_key
         load_secret_key({str(path)!r})"""))
     assert placement_problems(calls, path) == []
     assert oct(os.stat(path).st_mode & 0o777) == "0o600"
 
 
 def test_lobby_secret_too_short_to_be_a_key_is_replaced_whole(tmp_path):
-    from edge_agent.lobby.auth import load_secret_key
+    from lobby.auth import load_secret_key
 
     path = tmp_path / "lobby-secret.key"
     path.write_bytes(b"")  # what an older version's power cut could leave
@@ -151,7 +151,7 @@ def test_lobby_secret_too_short_to_be_a_key_is_replaced_whole(tmp_path):
 def test_network_state_is_replaced_never_rewritten_in_place(tmp_path):
     """network.json is rewritten every round: atomic, but deliberately not flushed (SD wear)."""
     calls = trace(tmp_path, python(f"""
-        from edge_agent.lobby.state import write_network
+        from lobby.state import write_network
         for round in range(3):
             write_network({str(tmp_path)!r}, {{"round": round, "verdict": {{}}}})"""))
     assert placement_problems(calls, tmp_path / "network.json", durable=False) == []
@@ -191,7 +191,8 @@ def test_ledger_schema_is_made_whole_or_not_at_all(tmp_path):
     path = tmp_path / "ledger.sqlite3"
     code = f"""
         import os, signal, zoneinfo
-        from kiosk import db, ledger
+        from common import db
+        from kiosk import ledger
 
         def connect(*args, **kwargs):
             conn = real(*args, **kwargs)

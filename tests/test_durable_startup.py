@@ -48,7 +48,7 @@ DAMAGES = {
     "garbage": lambda good: b"\x00\xff not a pickle \xfe" * 64,
     "not_a_database": lambda good: pickle.dumps({"profiles": "default"}, protocol=2),
 }
-LOBBY_FACTORY = ("import sys; from edge_agent.lobby import create_app; "
+LOBBY_FACTORY = ("import sys; from lobby import create_app; "
                  "app = create_app({'CONFIG_PATH': sys.argv[1]}); print(app.config['LOBBY'].port)")
 
 

@@ -21,8 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from common.indonesian import format_day
 from kiosk import layout
-from kiosk.layout import Paper, format_day, render_full_slip, render_ticket
+from kiosk.layout import Paper, render_full_slip, render_ticket
 from kiosk.printer.decode import QrCode, RasterImage, decode
 from kiosk.ticket import Ticket
 

@@ -17,10 +17,10 @@ from test_power_cut import CONFIG
 
 from edge_agent import config as aconfig
 from edge_agent.agent import MIN_CHANGE_GAP_S, Agent
-from edge_agent.lobby import create_app
 from kiosk import config as kconfig
 from kiosk import lock
 from kiosk.liveness import HEARTBEAT_FILE, Liveness, Watch, lock_holder, read_liveness
+from lobby import create_app
 
 REPO = str(Path(__file__).resolve().parents[1])
 STALE_S = 3  # heartbeat_stale_s in these tests: the smallest the config allows

@@ -9,13 +9,13 @@ from liveness_support import kiosk_alive
 from test_lobby_support import NOW, lobby_config, network_body, put_network, seed_ledger
 from werkzeug.security import generate_password_hash
 
-from edge_agent.lobby import config as lconfig
-from edge_agent.lobby import create_app
-from edge_agent.lobby.state import read_network, write_network
 from edge_agent.store import AgentStore, read_announcement
 from kiosk.errors import ConfigError
 from kiosk.ledger import Ledger
 from kiosk.signing import ticket_payload
+from lobby import config as lconfig
+from lobby import create_app
+from lobby.state import read_network, write_network
 
 PASSWORD = "rahasia-kantor-42"
 PW_HASH = generate_password_hash(PASSWORD)
@@ -315,7 +315,7 @@ def test_hash_password_command(capsys, monkeypatch):
 
     from werkzeug.security import check_password_hash
 
-    from edge_agent.lobby.__main__ import main
+    from lobby.__main__ import main
 
     monkeypatch.setattr("sys.stdin", io.StringIO("kata-sandi-panjang\n"))
     assert main(["hash-password"]) == 0
@@ -325,8 +325,8 @@ def test_hash_password_command(capsys, monkeypatch):
 
 
 def test_example_config_documents_and_validates_the_lobby_section():
-    from edge_agent.lobby import config as lobby_config
     from kiosk import config as kiosk_config
+    from lobby import config as lobby_config
 
     cfg = lobby_config.from_kiosk_config(kiosk_config.load("hardware/kiosk.example.toml", env={}))
     text = open("hardware/kiosk.example.toml").read()

@@ -8,9 +8,9 @@ from browser import page  # noqa: F401  (the fixture)
 from liveness_support import kiosk_alive
 from test_lobby_support import NOW, lobby_config, put_network, seed_ledger
 
-from edge_agent.lobby import create_app
-from edge_agent.lobby.serve import LobbyServer
 from edge_agent.store import AgentStore
+from lobby import create_app
+from lobby.serve import LobbyServer
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "docs")
 EVENT_MS = 2000  # the page must follow a change within 2 s

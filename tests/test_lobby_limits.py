@@ -1,4 +1,4 @@
-"""The request limits on a real lobby process: ``python -m edge_agent.lobby`` (waitress) on 127.0.0.1,
+"""The request limits on a real lobby process: ``python -m lobby`` (waitress) on 127.0.0.1,
 fed by raw sockets. Four concurrent 200 MB uploads once held 839 MB; now each is refused with 413
 after at most the limit, and the server's memory does not follow the upload."""
 
@@ -13,7 +13,7 @@ from conftest import BASE_TOML
 from test_lobby import PW_HASH
 from test_lobby_support import LOBBY_TOML
 
-from edge_agent.lobby.app import MAX_BODY_BYTES
+from lobby.app import MAX_BODY_BYTES
 
 MB = 1024 * 1024
 UPLOAD = 200 * MB
@@ -34,7 +34,7 @@ def lobby(tmp_path):
     config = tmp_path / "kiosk.toml"
     config.write_text(BASE_TOML.format(data_dir=tmp_path)
                       + LOBBY_TOML.format(hash=PW_HASH).replace("[lobby]\n", f"[lobby]\nport = {port}\n"))
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent.lobby", "--config", str(config)],
+    proc = subprocess.Popen([sys.executable, "-m", "lobby", "--config", str(config)],
                             stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # the server logs its URL once it listens

@@ -8,7 +8,7 @@ import sys
 import pytest
 from test_power_cut import CONFIG
 
-from kiosk.sdnotify import Notifier
+from common.sdnotify import Notifier
 
 AGENT_EXTRA = """
 [mqtt]

@@ -170,6 +170,6 @@ def run_probe(target: Target, at: float) -> ProbeResult:
 
 def load_probe(kind: str):
     """The ``probe`` function of ``kind``, imported on first use."""
-    from kiosk.backends import load_backend
+    from common.backends import load_backend
 
     return load_backend(PROBES, kind, "probe", AgentError)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from kiosk.backends import load_backend
+from common.backends import load_backend
 from kiosk.buttons.errors import ButtonError, UnknownBackend
 
 log = logging.getLogger("kiosk.buttons")

@@ -7,7 +7,7 @@ laptop never needs pyusb or a serial port to run the kiosk.
 
 import enum
 
-from kiosk.backends import load_backend
+from common.backends import load_backend
 from kiosk.printer.errors import PrinterError, UnknownBackend
 
 BACKENDS = {

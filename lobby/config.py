@@ -89,4 +89,4 @@ def _check_values(values: dict, problems: list) -> None:
     pw_hash = values["staff_password_hash"]
     if pw_hash and ":" not in pw_hash:
         problems.append("lobby.staff_password_hash is not a password hash; make one with "
-                        "`python -m edge_agent.lobby hash-password` and paste its output")
+                        "`python -m lobby hash-password` and paste its output")

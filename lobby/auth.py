@@ -1,6 +1,6 @@
 """Staff login, server-side sessions, CSRF tokens and the failed-login limiter.
 
-The password hash is set at install (``python -m edge_agent.lobby
+The password hash is set at install (``python -m lobby
 hash-password``); there is no default password, and without a hash the
 staff pages say how to set one. Every POST carries the session's CSRF
 token, compared in constant time.
@@ -23,7 +23,7 @@ import secrets
 from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.security import check_password_hash
 
-from kiosk.durable import create_once, remove_orphans, write_atomic
+from common.durable import create_once, remove_orphans, write_atomic
 
 ACCOUNT = "staff"  # the one staff account: its password is [lobby] staff_password_hash
 MAX_FAILURES_PER_CLIENT = 5
@@ -104,7 +104,7 @@ def password_ok(password: str) -> bool:
 def staff_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        from edge_agent.lobby.app import lobby_store
+        from lobby.app import lobby_store
 
         if not session_open(lobby_store(), current_app.config["CLOCK"]()):
             session.pop("sid", None)

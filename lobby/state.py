@@ -2,7 +2,7 @@
 
 The agent calls :func:`write_network` after every probe round with the
 same body it publishes as the retained MQTT ``network`` state (``started``,
-``ended``, ``targets``, ``verdict``). The write is atomic (``kiosk.durable.write_atomic``:
+``ended``, ``targets``, ``verdict``). The write is atomic (``common.durable.write_atomic``:
 a temporary file and ``os.replace``), so the lobby reads either the old body or the new, never
 half of one. It is not fsynced: 8,640 rounds a day would wear the SD card,
 and a file lost in a power cut is written again at the next round (until
@@ -22,9 +22,9 @@ import logging
 import os
 import re
 
-from kiosk.durable import write_atomic
+from common.durable import write_atomic
 
-log = logging.getLogger("edge_agent.lobby")
+log = logging.getLogger("lobby")
 NETWORK_FILE = "network.json"
 # The instants every time zone can still show: one outside overflows datetime in the page's conversions.
 FIRST_SHOWABLE = dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc)

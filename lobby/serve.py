@@ -13,7 +13,7 @@ import threading
 
 from waitress.server import create_server
 
-from edge_agent.lobby.app import MAX_BODY_BYTES
+from lobby.app import MAX_BODY_BYTES
 
 MAX_HEADER_BYTES = 16 * 1024  # a browser's headers with the session cookie are under 2 KB
 

@@ -11,13 +11,13 @@ import datetime as dt
 import os
 import sqlite3
 
-from edge_agent.lobby import texts
-from edge_agent.lobby.state import read_network
 from edge_agent.store import read_announcement
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 from kiosk.liveness import Liveness, Reading, read_liveness
 from kiosk.state import service_status
+from lobby import texts
+from lobby.state import read_network
 
 PROMISES = ("available", "full", "unknown")  # states that send a visitor to the kiosk for a ticket
 

@@ -9,7 +9,7 @@ import os
 import stat
 import tomllib
 
-from kiosk.errors import ConfigError
+from common.errors import ConfigError
 
 # The example file is under 20 kB; a file a hundred times that is not a config file.
 MAX_FILE_BYTES = 2_000_000

@@ -10,12 +10,12 @@ import time
 from flask import Flask, abort, current_app, render_template
 from werkzeug.exceptions import HTTPException
 
-from edge_agent.lobby import auth
-from edge_agent.lobby import config as lconfig
 from edge_agent.store import AgentStore
 from kiosk.errors import KioskError
+from lobby import auth
+from lobby import config as lconfig
 
-log = logging.getLogger("edge_agent.lobby")
+log = logging.getLogger("lobby")
 # The largest request body the lobby takes. Its biggest form, an announcement of 280 characters, is under
 # 4 KB even with every character percent-encoded; waitress refuses anything larger before reading it.
 MAX_BODY_BYTES = 16 * 1024
@@ -48,7 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
 
 def _register(app: Flask) -> None:
-    from edge_agent.lobby import staff, verify, views
+    from lobby import staff, verify, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(verify.bp)

@@ -2,7 +2,7 @@
 
 A Flask app beside the agent. It reads, never probes: the network state from
 ``<agent data_dir>/network.json`` (written by the agent after every round,
-see :func:`edge_agent.lobby.state.write_network`), the counts from the kiosk's
+see :func:`lobby.state.write_network`), the counts from the kiosk's
 ledger (read-only), the announcement from the agent's store. See docs/lobby.md.
 """
 
@@ -10,8 +10,8 @@ ledger (read-only), the announcement from the agent's store. See docs/lobby.md.
 
 def create_app(test_config=None):
     """The Flask app. Imported here lazily: the agent writes network.json through
-    edge_agent.lobby.state and must not pay for Flask."""
-    from edge_agent.lobby.app import create_app as make
+    lobby.state and must not pay for Flask."""
+    from lobby.app import create_app as make
 
     return make(test_config)
 

@@ -9,10 +9,10 @@ import sqlite3
 
 from flask import Blueprint, current_app, render_template, request
 
-from edge_agent.lobby import texts
 from kiosk.errors import KioskError, TicketNotFound
 from kiosk.ledger import Ledger
 from kiosk.signing import KEY_BYTES, KEY_FILE, SignatureError, verify_payload
+from lobby import texts
 
 bp = Blueprint("verify", __name__)
 MAX_CODE_CHARS = 200

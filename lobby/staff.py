@@ -10,19 +10,19 @@ import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from edge_agent.lobby import auth
-from edge_agent.lobby.app import lobby_store, now
 from edge_agent.store import read_announcement
 from kiosk.clock import ledger_clock
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
+from lobby import auth
+from lobby.app import lobby_store, now
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 SEVERITIES = ("info", "warning", "critical")  # as edge_agent.commands
 QUOTA_DIGITS = re.compile(r"[0-9]{1,6}")  # ASCII only: int() would also take '²' or '٣' and choke on 5,000 digits
 MAX_TEXT_CHARS = 280
 NOT_SET = ("Login staf belum diaktifkan: lobby.staff_password_hash belum diisi. Buat hash dengan "
-           "`python -m edge_agent.lobby hash-password`, tulis di [lobby] staff_password_hash, lalu mulai ulang. "
+           "`python -m lobby hash-password`, tulis di [lobby] staff_password_hash, lalu mulai ulang. "
            "/ Staff login is disabled until lobby.staff_password_hash is set.")
 
 

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from kiosk.layout import format_day
+from common.indonesian import format_day
 
 TICKETS_VALID = {"id": "Nomor antrean yang sudah diambil tetap berlaku.",
                  "en": "Queue numbers already taken remain valid."}

@@ -2,8 +2,8 @@
 
 from flask import Blueprint, current_app, jsonify, render_template
 
-from edge_agent.lobby.status import build_status
 from kiosk.liveness import Watch
+from lobby.status import build_status
 
 bp = Blueprint("lobby", __name__)
 

@@ -1,4 +1,4 @@
-"""``python -m edge_agent.lobby --config FILE`` serves the lobby; ``... hash-password`` makes a staff hash."""
+"""``python -m lobby --config FILE`` serves the lobby; ``... hash-password`` makes a staff hash."""
 
 import argparse
 import getpass
@@ -36,8 +36,8 @@ def hash_password() -> int:
 
 
 def serve(config_path: str | None) -> int:
-    from edge_agent.lobby.app import create_app
-    from edge_agent.lobby.serve import LobbyServer
+    from lobby.app import create_app
+    from lobby.serve import LobbyServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -47,10 +47,10 @@ def serve(config_path: str | None) -> int:
         return 2
     lobby = app.config["LOBBY"]
     server = LobbyServer(app, lobby.host, lobby.port)
-    logging.getLogger("edge_agent.lobby").info("lobby page on %s", server.url)
+    logging.getLogger("lobby").info("lobby page on %s", server.url)
     if not lobby.staff_password_hash:
-        logging.getLogger("edge_agent.lobby").warning(
-            "staff actions are disabled: set [lobby] staff_password_hash (python -m edge_agent.lobby hash-password)")
+        logging.getLogger("lobby").warning(
+            "staff actions are disabled: set [lobby] staff_password_hash (python -m lobby hash-password)")
     server.run()
     return 0
 
