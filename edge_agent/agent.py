@@ -14,10 +14,11 @@ import threading
 import time
 
 from common.sdnotify import Notifier
-from edge_agent import ha_components
+from edge_agent import ha_components, schema
 from edge_agent import health as device_health
 from edge_agent.boots import BootLog
 from edge_agent.config import AgentConfig, mqtt_password
+from edge_agent.errors import SchemaError
 from edge_agent.handlers import Handlers
 from edge_agent.health_kiosk import KioskWatch
 from edge_agent.kiosk_events import KioskFollower, relay_kind
@@ -65,7 +66,7 @@ class Agent:
         if self.link is not None:
             self.link.start()
         if start.unclean_event:
-            self.event("unclean_boot", {"previous_boot_id": start.previous_boot_id, "reason": start.reason})
+            self.publish_event(schema.UncleanBoot(start.previous_boot_id, start.reason))
         if not self.expire_announcement():
             self.publish_announcement()
         # The kiosk's first look comes before the first probe round, which may take seconds: health
@@ -115,17 +116,18 @@ class Agent:
         """One round of probes; returns the seconds until the next round is due."""
         report = self.monitor.run_round()
         starts = self.outages.record_round(report)
-        body = report.to_dict()
-        lobby_state.write_network(self.config.data_dir, body)  # every round: its age is "stale"
+        message = report.message()
+        lobby_state.write_network(self.config.data_dir, message.to_dict())  # every round: its age is "stale"
         for transition in report.transitions:
             self._outage_event(transition, report.verdict, starts)
-        self.publish_state("network", body, change=bool(report.transitions) or force)
+        self.publish_state("network", message, change=bool(report.transitions) or force)
         return self.monitor.next_delay()
 
     def health(self, force: bool = False) -> dict:
         body = device_health.collect_health(self.kiosk, boots=self.boots, kiosk_watch=self.kiosk_watch)
         previous = self._last.get("health", (None, 0.0))[0]
-        self.publish_state("health", body, change=force or device_health.health_changed(previous, body),
+        changed = force or device_health.health_changed(previous and previous.to_dict(), body)
+        self.publish_state("health", schema.Health.from_dict(body, "health"), change=changed,
                            min_gap_s=MIN_CHANGE_GAP_S)
         return body
 
@@ -134,7 +136,7 @@ class Agent:
         for event in events:
             relayed = relay_kind(event)
             if relayed is not None:
-                self.event(*relayed)
+                self._relay(*relayed)
             self.kiosk_watch.note(event)
         if events:  # a crash before this re-relays the batch; receivers dedupe by kiosk_event_id
             self.follower.done(events[-1]["id"])
@@ -149,7 +151,7 @@ class Agent:
         change = self.kiosk_watch.poll()
         report = self.process_reports.offer(change)
         if report is not None:
-            self.event("kiosk_process", report)
+            self.publish_event(schema.KioskProcess.from_dict(report))
         held = change is not None and report is None
         owed = "health" in self._change_owed and \
             self._monotonic() - self._changed_at.get("health", float("-inf")) >= MIN_CHANGE_GAP_S
@@ -204,12 +206,25 @@ class Agent:
 
     # ------------------------------------------------------------ publishing
 
-    def event(self, kind: str, body: dict) -> None:
-        log.info("event", extra={"kind": kind, "body": body})  # body keys may clash with LogRecord's
+    def publish_event(self, event: schema.Event) -> None:
+        self.event(event.KIND, event)
+
+    def event(self, kind: str, body) -> None:
+        """An event of ``kind``: an edge_agent.schema event (a dict only from tools and tests)."""
+        log.info("event", extra={"kind": kind, "body": schema.body_fields(body)})  # keys may clash with LogRecord's
         if self.link is not None:
             self.link.event(kind, body)
 
-    def publish_state(self, name: str, body: dict, change: bool, min_gap_s: float = 0.0) -> None:
+    def _relay(self, kind: str, body: dict) -> None:
+        """A kiosk event: one the schema cannot read (a ledger edited by hand) is logged, not relayed."""
+        try:
+            event = schema.event_from_dict(kind, body)
+        except SchemaError as exc:
+            log.error("kiosk event not relayed: %s", exc, extra={"kind": kind})
+            return
+        self.publish_event(event)
+
+    def publish_state(self, name: str, body, change: bool, min_gap_s: float = 0.0) -> None:
         """Retained state: at once on a change worth knowing, else at most every publish_interval_s.
 
         A change within ``min_gap_s`` of the previous change (a flapping flag) is owed, not lost: it
@@ -233,20 +248,25 @@ class Agent:
 
     def publish_announcement(self) -> None:
         if self.link is not None:
-            self.link.state("announcement", self.announcement() or {"active": False}, change=True)
+            stored = self.announcement()
+            message = schema.Announcement.from_dict(stored) if stored else schema.Announcement.none()
+            self.link.state(schema.Announcement.TOPIC, message, change=True)
 
     def _outage_event(self, transition, verdict: dict, starts: dict[str, float]) -> None:
         """``starts``: target -> start of the outage the log opened, went on with or closed. An outage
         open when the agent restarted ends on "unknown -> up" and is said to end all the same; both
         events carry the outage's real start."""
-        body = transition.to_dict()
-        body["changed_at"] = body.pop("at")  # "at" is the envelope's: when the message was made
-        started = iso(starts[transition.target]) if transition.target in starts else None
+        change = schema.Transition.from_dict(transition.to_dict())
+        cause = verdict.get("cause")
+        said = {"target": change.target, "from_state": change.from_state, "to_state": change.to_state,
+                "reason": change.reason, "changed_at": change.at,  # "at" is the envelope's: when made
+                "cause": schema.Cause.from_dict(cause) if cause else None,
+                "started_at": iso(starts[transition.target]) if transition.target in starts else None}
         if transition.to_state == DOWN:
-            self.event("outage_started", {**body, "cause": verdict.get("cause"), "started_at": started,
-                                          "stopped_services": verdict.get("stopped_services", [])})
+            stopped = tuple(verdict.get("stopped_services", ()))
+            self.publish_event(schema.OutageStarted(**said, stopped_services=stopped))
         elif transition.from_state == DOWN or transition.target in starts:
-            self.event("outage_ended", {**body, "cause": verdict.get("cause"), "started_at": started})
+            self.publish_event(schema.OutageEnded(**said))
 
 
 class ProcessReports:
@@ -275,7 +295,7 @@ class ProcessReports:
                 self._ends, self._seen = now + self.interval_s, set()
             self._held = change
             self._changes += 1
-            self._restarts += int(change["state"] == "running" and change["was"] is not None)
+            self._restarts += int(change["state"] == schema.ProcessState.RUNNING and change["was"] is not None)
             if change["state"] not in self._seen:
                 return self._say(change)
         if self._held is not None and now >= self._ends:

@@ -14,12 +14,14 @@ expiry is ever set: a day-old outage report is still worth having.
 
 import datetime as dt
 import itertools
-import json
 import secrets
 import threading
 
-ENVELOPE_KEYS = frozenset({"boot_id", "seq", "at", "kiosk_id", "office_id", "historical"})
-HISTORICAL_PROPERTY = ("historical", "1")
+from edge_agent import schema
+from edge_agent.schema import ENVELOPE_KEYS, HISTORICAL_PROPERTY
+
+__all__ = ["ENVELOPE_KEYS", "HISTORICAL_PROPERTY", "Envelope", "SystemClock", "encode", "mark_historical",
+           "new_boot_id"]
 
 
 def new_boot_id() -> str:
@@ -48,20 +50,18 @@ class Envelope:
         self._seq = itertools.count(1)
         self._lock = threading.Lock()
 
-    def wrap(self, body: dict) -> dict:
-        """Return a new dict: the envelope fields first, then ``body``. Takes the next seq."""
-        if not isinstance(body, dict):
-            raise TypeError(f"a message body must be a dict, got {type(body).__name__}: {body!r}")
-        clash = ENVELOPE_KEYS & body.keys()
-        if clash:
-            raise ValueError(f"body keys {sorted(clash)} are envelope fields; rename them in the body")
+    def wrap(self, body) -> dict:
+        """Return a new dict: the envelope fields first, then ``body`` (a schema body or, for tools and
+        tests, a dict). Takes the next seq."""
+        fields = schema.body_fields(body)  # before the seq: a refused body leaves no gap
         at = self._clock.now()
         if at.tzinfo is None or at.utcoffset() is None:
             raise ValueError(f"the clock gave {at!r} without a UTC offset; give the clock a timezone")
         with self._lock:
             seq = next(self._seq)
-        return {"boot_id": self.boot_id, "seq": seq, "at": at.isoformat(timespec="milliseconds"),
-                "kiosk_id": self.kiosk_id, "office_id": self.office_id, **body}
+        stamp = schema.Envelope(self.boot_id, seq, at.isoformat(timespec="milliseconds"), self.kiosk_id,
+                                self.office_id)
+        return schema.wire_dict(stamp, fields)
 
 
 def mark_historical(message: dict) -> dict:
@@ -70,12 +70,5 @@ def mark_historical(message: dict) -> dict:
 
 
 def encode(message: dict) -> bytes:
-    """Compact UTF-8 JSON. NaN and non-JSON values raise at once: they are the caller's bug.
-
-    A lone surrogate (from a JSON escape such as "\\ud800" in a refused request, quoted back in the
-    answer) has no UTF-8 form: such a message goes out with non-ASCII escaped, still valid JSON."""
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii")
+    """Compact UTF-8 JSON, as every message goes out (edge_agent.schema.dump)."""
+    return schema.dump(message)

@@ -19,3 +19,7 @@ class CommandError(AgentError):
     def __init__(self, code: str, message: str):
         self.code = code
         super().__init__(message)
+
+
+class SchemaError(AgentError, ValueError):
+    """A message does not fit edge_agent.schema: a field missing, of the wrong type or out of its set."""

@@ -15,6 +15,8 @@ a boot_id or seq in it would make every connect look like a changed config.
 import re
 from dataclasses import dataclass
 
+from edge_agent.schema import DiscoveryConfig, LinkStatus
+
 KINDS = ("sensor", "binary_sensor")
 STATE_CLASSES = ("measurement", "total", "total_increasing")
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -84,16 +86,19 @@ class Discovery:
         self.topic = f"{prefix}/device/{unique_id}/config"
 
     def payload(self) -> dict:
-        return {
-            "dev": {"ids": [self.unique_id], "name": self.name, "mf": self.manufacturer, "mdl": self.model,
-                    "sw": self.sw_version},
-            "o": {"name": "antrean-edge-agent", "sw": self.sw_version},
-            "availability_topic": self.availability_topic,
-            "payload_available": "online",
-            "payload_not_available": "offline",
-            "qos": 1,
-            "cmps": {c.object_id: self._component(c) for c in self.components},
-        }
+        return self.config().to_dict()
+
+    def config(self) -> DiscoveryConfig:
+        return DiscoveryConfig(
+            dev={"ids": [self.unique_id], "name": self.name, "mf": self.manufacturer, "mdl": self.model,
+                 "sw": self.sw_version},
+            o={"name": "antrean-edge-agent", "sw": self.sw_version},
+            availability_topic=self.availability_topic,
+            payload_available=LinkStatus.ONLINE,
+            payload_not_available=LinkStatus.OFFLINE,
+            qos=1,
+            cmps={c.object_id: self._component(c) for c in self.components},
+        )
 
     def _component(self, c: Component) -> dict:
         config = {"p": c.kind, "name": c.name, "unique_id": f"{self.unique_id}_{c.object_id}",

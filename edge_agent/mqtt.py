@@ -41,13 +41,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edge_agent import schema
 from edge_agent.envelope import HISTORICAL_PROPERTY, Envelope, encode, mark_historical
 from edge_agent.errors import AgentConfigError
+from edge_agent.schema import LinkStatus, OutboxKind
 
 log = logging.getLogger("edge_agent.mqtt")
 
 HA_STATUS_TOPIC = "homeassistant/status"
-ONLINE, OFFLINE = "online", "offline"
+ONLINE, OFFLINE = LinkStatus.ONLINE.value, LinkStatus.OFFLINE.value
 # Topic levels under <base> that state() must not use: the link and technicians own them.
 RESERVED_NAMES = frozenset({"status", "cmd", "events", "reply"})
 COMMAND_QUEUE = 16
@@ -203,13 +205,16 @@ class MqttLink:
 
     # ------------------------------------------------------------ the agent's API
 
-    def event(self, kind: str, body: dict) -> int | None:
-        """Queue an event for ``<base>/events/<kind>`` (QoS 1, not retained, never dropped)."""
-        _check_name(kind, "event kind")
-        return self._put(f"{self.topic_base}/events/{kind}", body, retain=False, kind="event")
+    def event(self, kind: str, body) -> int | None:
+        """Queue an event for ``<base>/events/<kind>`` (QoS 1, not retained, never dropped).
 
-    def state(self, name: str, body: dict, change: bool) -> int | None:
-        """Queue a state for ``<base>/<name>`` (QoS 1, retained).
+        ``body`` is an edge_agent.schema event of that kind (a dict only from tools and tests)."""
+        _check_name(kind, "event kind")
+        _check_topic(body, "KIND", kind)
+        return self._put(f"{self.topic_base}/events/{kind}", body, retain=False, kind=OutboxKind.EVENT)
+
+    def state(self, name: str, body, change: bool) -> int | None:
+        """Queue a state for ``<base>/<name>`` (QoS 1, retained): an edge_agent.schema state body.
 
         ``change=True`` for a state change (never dropped), False for a
         periodic sample (the oldest samples are dropped when the outbox is
@@ -221,9 +226,11 @@ class MqttLink:
                              "choose another")
         if not isinstance(change, bool):
             raise TypeError(f"change must be True or False, got {change!r}")
-        return self._put(f"{self.topic_base}/{name}", body, retain=True, kind="change" if change else "sample")
+        _check_topic(body, "TOPIC", name)
+        kind = OutboxKind.CHANGE if change else OutboxKind.SAMPLE
+        return self._put(f"{self.topic_base}/{name}", body, retain=True, kind=kind)
 
-    def _put(self, topic: str, body: dict, *, retain: bool, kind: str) -> int | None:
+    def _put(self, topic: str, body, *, retain: bool, kind: OutboxKind) -> int | None:
         # One lock around seq and insert: outbox order is seq order, so receivers see seqs rise.
         with self._put_lock:
             message = self._envelope.wrap(body)
@@ -375,7 +382,7 @@ class MqttLink:
 
     def _publish_discovery(self) -> None:
         if self._discovery is not None:
-            self._client.publish(self._discovery.topic, encode(self._discovery.payload()), qos=1, retain=True)
+            self._client.publish(self._discovery.topic, self._discovery.config().to_json(), qos=1, retain=True)
 
     # ------------------------------------------------------------ sender thread
 
@@ -487,23 +494,23 @@ class MqttLink:
         command = _Command(verb, bytes(message.payload), response_topic, getattr(props, "CorrelationData", None))
         if message.retain:
             log.warning("command refused: it was published retained", extra={"verb": verb, "topic": message.topic})
-            self._answer(command, {"ok": False, "verb": verb, "error": {
-                "code": "retained", "message": f"{verb} was not run: " + RETAINED_FIX.format(topic=message.topic)}})
+            self._answer(command, _refusal(verb, "retained",
+                                           f"{verb} was not run: " + RETAINED_FIX.format(topic=message.topic)))
             return
         try:
             self._commands.put_nowait(command)
         except queue.Full:
-            self._answer(command, {"ok": False, "verb": verb, "error": {
-                "code": "busy", "message": f"{COMMAND_QUEUE} commands are already waiting; ask again in a minute"}})
+            self._answer(command, _refusal(verb, "busy", f"{COMMAND_QUEUE} commands are already waiting; "
+                                                         "ask again in a minute"))
 
     def _run_commands(self) -> None:
         while (command := self._commands.get()) is not None:
             try:
-                self._answer(command, self._dispatcher.handle(command.verb, command.payload))
+                self._answer(command, schema.Reply.from_dict(self._dispatcher.handle(command.verb, command.payload)))
             except Exception:
                 log.exception("command answer failed", extra={"verb": command.verb})
 
-    def _answer(self, command: _Command, answer: dict) -> None:
+    def _answer(self, command: _Command, answer: schema.Reply) -> None:
         # Answers skip the outbox: one that waited for a reconnect would reach a technician who gave up.
         props = _json_properties()
         if command.correlation is not None:
@@ -512,6 +519,17 @@ class MqttLink:
                                     retain=False, properties=props)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             log.warning("command answer lost with the connection", extra={"verb": command.verb})
+
+
+def _refusal(verb: str, code: str, message: str) -> schema.Reply:
+    return schema.Reply(ok=False, verb=verb, error=schema.ReplyError(code, message))
+
+
+def _check_topic(body, attribute: str, name: str) -> None:
+    """A schema body goes only to its own topic: the parser reads it back by the topic."""
+    expected = getattr(type(body), attribute, None)
+    if expected is not None and expected != name:
+        raise ValueError(f"a {type(body).__name__} goes to {expected!r}, not {name!r}")
 
 
 def _json_properties() -> Properties:

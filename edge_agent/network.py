@@ -57,11 +57,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from edge_agent import schema
 from edge_agent.errors import AgentConfigError, AgentError
 from edge_agent.probes import ProbeResult, Target, run_probe
+from edge_agent.schema import CauseCode, OfficeStatus, ServiceState, TargetRole, TargetState
 
-UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE = "unknown", "up", "degraded", "down", "maintenance"
-STATES = (UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE)
+UNKNOWN, UP, DEGRADED, DOWN, MAINTENANCE = TargetState
+STATES = tuple(TargetState)
 # The loss test's hypotheses, as shares of Target.degraded_loss: acceptable, clearly degraded, clean again.
 LOSS_OK, LOSS_BAD, LOSS_CLEAN = 0.75, 1.5, 0.5
 RTT_CLEAR = 0.8  # degraded by RTT ends below 80 % of the limit
@@ -342,6 +344,10 @@ class RoundReport:
                 "transitions": [t.to_dict() for t in self.transitions],
                 "targets": self.snapshot, "verdict": self.verdict}
 
+    def message(self) -> schema.Network:
+        """The ``network`` message body, checked against the schema."""
+        return schema.Network.from_dict(self.to_dict(), "network")
+
 
 class NetworkMonitor:
     """Runs rounds of every target's probe concurrently and keeps their state machines.
@@ -467,16 +473,16 @@ def office_verdict(targets, states: dict, services=()) -> dict:
         "maintenance": by_state[MAINTENANCE],
         "unknown": by_state[UNKNOWN],
         "services": [_service_status(s, states) for s in services],
-        "stopped_services": [s.code for s in services if _service_status(s, states)["status"] == "stopped"],
+        "stopped_services": [s.code for s in services if _service_status(s, states)["status"] is ServiceState.STOPPED],
     }
 
 
-def _office_status(by_state: dict) -> str:
-    for state, status in ((DOWN, "outage"), (MAINTENANCE, "maintenance"), (DEGRADED, "degraded"),
-                          (UNKNOWN, "unknown")):
+def _office_status(by_state: dict) -> OfficeStatus:
+    for state, status in ((DOWN, OfficeStatus.OUTAGE), (MAINTENANCE, OfficeStatus.MAINTENANCE),
+                          (DEGRADED, OfficeStatus.DEGRADED), (UNKNOWN, OfficeStatus.UNKNOWN)):
         if by_state[state]:
             return status
-    return "ok"
+    return OfficeStatus.OK
 
 
 def _service_status(service, states: dict) -> dict:
@@ -485,25 +491,25 @@ def _service_status(service, states: dict) -> dict:
     blocked = [n for n in needs if seen[n] == DOWN]
     paused = [n for n in needs if seen[n] == MAINTENANCE]
     if blocked:
-        status = "stopped"
+        status = ServiceState.STOPPED
     elif paused:
-        status = "maintenance"
+        status = ServiceState.MAINTENANCE
     elif any(s == UNKNOWN for s in seen.values()):
-        status = "unknown"
+        status = ServiceState.UNKNOWN
     else:
-        status = "running"
+        status = ServiceState.RUNNING
     return {"code": service.code, "name": service.name, "status": status, "blocked_by": blocked or paused,
             "degraded_by": [n for n in needs if seen[n] == DEGRADED]}
 
 
 CAUSES = {
-    "local_line": "local line or provider (gateway unreachable)",
-    "uplink": "provider beyond the gateway (gateway answers; central network and internet do not)",
-    "central": "central network",
-    "dns": "DNS resolver",
-    "internet": "internet only (central network reachable)",
-    "central_partial": "part of the central network",
-    "other": "some targets unreachable",
+    CauseCode.LOCAL_LINE: "local line or provider (gateway unreachable)",
+    CauseCode.UPLINK: "provider beyond the gateway (gateway answers; central network and internet do not)",
+    CauseCode.CENTRAL: "central network",
+    CauseCode.DNS: "DNS resolver",
+    CauseCode.INTERNET: "internet only (central network reachable)",
+    CauseCode.CENTRAL_PARTIAL: "part of the central network",
+    CauseCode.OTHER: "some targets unreachable",
 }
 
 
@@ -522,18 +528,18 @@ def likely_cause(roles: dict, states: dict) -> dict | None:
     def all_down(role):
         return bool(named(role)) and all(states.get(n) == DOWN for n in named(role))
 
-    if any_down("gateway"):
-        code = "local_line"
-    elif all_down("central") and all_down("internet"):
-        code = "uplink"
-    elif all_down("central"):
-        code = "central"
-    elif any_down("dns"):
-        code = "dns"
-    elif any_down("internet") and not any_down("central"):
-        code = "internet"
-    elif any_down("central"):
-        code = "central_partial"
+    if any_down(TargetRole.GATEWAY):
+        code = CauseCode.LOCAL_LINE
+    elif all_down(TargetRole.CENTRAL) and all_down(TargetRole.INTERNET):
+        code = CauseCode.UPLINK
+    elif all_down(TargetRole.CENTRAL):
+        code = CauseCode.CENTRAL
+    elif any_down(TargetRole.DNS):
+        code = CauseCode.DNS
+    elif any_down(TargetRole.INTERNET) and not any_down(TargetRole.CENTRAL):
+        code = CauseCode.INTERNET
+    elif any_down(TargetRole.CENTRAL):
+        code = CauseCode.CENTRAL_PARTIAL
     else:
-        code = "other"
+        code = CauseCode.OTHER
     return {"code": code, "text": CAUSES[code], "targets": down}

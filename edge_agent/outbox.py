@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 from common import db as db_util
 from edge_agent.errors import AgentError
+from edge_agent.schema import OutboxKind
 
 log = logging.getLogger("edge_agent.outbox")
 
-KINDS = ("event", "change", "sample")
+KINDS = tuple(OutboxKind)
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -65,7 +66,7 @@ class Item:
     body: dict
     qos: int
     retain: bool
-    kind: str
+    kind: OutboxKind
     session: str | None
 
 
@@ -88,7 +89,7 @@ class Outbox:
 
     # ------------------------------------------------------------ writing
 
-    def put(self, topic: str, body: dict, *, qos: int, retain: bool, kind: str,
+    def put(self, topic: str, body: dict, *, qos: int, retain: bool, kind: OutboxKind | str,
             session: str | None = None) -> int | None:
         """Store a message durably (committed before this returns) and return its id.
 
@@ -96,6 +97,7 @@ class Outbox:
         events and changes fill the whole budget.
         """
         text = _check_put(topic, body, qos, retain, kind)
+        kind = OutboxKind(kind)
         size = len(topic.encode("utf-8")) + len(text.encode("utf-8"))
         if size > self.max_bytes:
             raise ValueError(f"a {size}-byte message on {topic!r} is larger than the whole outbox "
@@ -103,7 +105,7 @@ class Outbox:
         with self._lock:
             with self._transaction() as db:
                 freed, dropped = self._drop_samples(db, self._bytes + size - self.max_bytes)
-                keep = kind != "sample" or self._bytes - freed + size <= self.max_bytes
+                keep = kind != OutboxKind.SAMPLE or self._bytes - freed + size <= self.max_bytes
                 if not keep:
                     dropped += 1
                 if dropped:
@@ -112,7 +114,7 @@ class Outbox:
                 if keep:
                     row_id = db.execute("INSERT INTO outbox (topic, body, qos, retain, kind, session, size) "
                                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                        (topic, text, qos, int(retain), kind, session, size)).lastrowid
+                                        (topic, text, qos, int(retain), kind.value, session, size)).lastrowid
             removed = dropped - (0 if keep else 1)
             self._committed(size * keep - freed, int(keep) - removed, dropped)
             return row_id
@@ -194,7 +196,7 @@ class Outbox:
         with self._lock:
             rows = self._db.execute("SELECT id, topic, body, qos, retain, kind, session FROM outbox "
                                     "WHERE id > ? ORDER BY id LIMIT ?", (after, limit)).fetchall()
-        return [Item(row_id, topic, json.loads(body), qos, bool(retain), kind, session)
+        return [Item(row_id, topic, json.loads(body), qos, bool(retain), OutboxKind(kind), session)
                 for row_id, topic, body, qos, retain, kind, session in rows]
 
     def bytes(self) -> int:
@@ -224,7 +226,7 @@ def _check_put(topic, body, qos, retain, kind) -> str:
     if not isinstance(topic, str) or not topic or "+" in topic or "#" in topic:
         raise ValueError(f"topic {topic!r} must be a non-empty MQTT topic without wildcards")
     if kind not in KINDS:
-        raise ValueError(f"kind {kind!r} is not one of {KINDS}")
+        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     if qos not in (0, 1, 2) or isinstance(qos, bool):
         raise ValueError(f"qos {qos!r} must be 0, 1 or 2")
     if not isinstance(retain, bool):

@@ -7,6 +7,7 @@ the same data directory, and technicians speak MQTT v5 request/response.
 
 import datetime as dt
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -18,7 +19,9 @@ from broker import Broker, Collector, Requester, base, wait_until
 from conftest import FakeSystemClock, at
 
 from edge_agent import config as aconfig
+from edge_agent import schema
 from edge_agent.agent import Agent
+from edge_agent.boots import BootLog
 from edge_agent.store import read_announcement
 from kiosk.app import build_kiosk
 from kiosk.printer import PrinterStatus
@@ -268,10 +271,10 @@ class StateLink:
         self.states = []
 
     def state(self, name, body, change):
-        self.states.append((name, body, change))
+        self.states.append((name, schema.body_fields(body), change))
 
     def event(self, kind, body):
-        self.states.append((f"events/{kind}", body, True))
+        self.states.append((f"events/{kind}", schema.body_fields(body), True))
 
     def stop(self):
         pass
@@ -303,7 +306,8 @@ def test_a_recovery_is_judged_against_what_was_published_not_the_last_reading(co
     """81 °C is hot; 77 and 76 are not yet cool (hysteresis); 74 is: that reading is a change."""
     from edge_agent import agent as agent_module
 
-    readings = iter({"cpu_temp_c": t} for t in (81.0, 77.0, 76.0, 74.0))
+    reading = agent_module.device_health.collect_health(configs[0])  # a whole body: the schema checks it
+    readings = iter({**reading, "cpu_temp_c": t} for t in (81.0, 77.0, 76.0, 74.0))
     monkeypatch.setattr(agent_module.device_health, "collect_health", lambda *a, **k: next(readings))
     now = [1000.0]
     monkeypatch.setattr(agent_module.time, "monotonic", lambda: now[0])
@@ -471,3 +475,101 @@ def test_outages_command_prints_office_time_and_the_reason(configs, central, tmp
     assert "times in WIB" in out
     assert start.astimezone(configs[0].tz).strftime("%Y-%m-%d %H:%M") in out
     assert "2 failed rounds in a row" in out and "central network" in out
+
+
+# ------------------------------------------------------------------ issue 13: the schema reads all the agent sends
+
+class ButtonPanel:
+    """A button source that has lost its link, as kiosk/buttons/panel.py reports it."""
+
+    connected, last_error = False, "no heartbeat for 3.0 s"
+
+    def set_led(self, code, mode):
+        pass
+
+    def close(self):
+        pass
+
+
+def reads_back_byte_for_byte(topic: str, payload: bytes) -> schema.Message:
+    """Parse a captured message with edge_agent.schema and check that it says exactly what was sent."""
+    message = schema.parse(topic, payload)
+    if message.envelope is not None:
+        assert schema.dump(schema.wire_dict(message.envelope, message.body)) == payload, topic
+    elif isinstance(message.body, schema.DiscoveryConfig):
+        assert message.body.to_json() == payload, topic
+    else:
+        assert message.body.value.encode() == payload, topic
+    return message
+
+
+def test_every_message_a_running_agent_sends_parses_with_the_schema(configs, kiosk, kiosk_clock, central, broker,
+                                                                    watch, home_assistant):
+    os.makedirs(configs[1].data_dir, exist_ok=True)
+    boots = BootLog(configs[1].data_dir)
+    boots.start(boot_id="0c5e7f3a-boot-before")  # and never shut down cleanly: a power cut
+    boots.close()
+    agent = Agent(*configs, clock=kiosk_clock)
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    ask = Requester(broker, clock=kiosk_clock)
+
+    def seen(*suffixes):
+        watch.wait_for(lambda ms: {f"{BASE}/{s}" for s in suffixes} <= {m.topic for m in ms}, what=str(suffixes))
+
+    try:
+        seen("status", "health", "network", "announcement", "events/unclean_boot")
+        home_assistant.wait_for(lambda ms: bool(ms))
+        central.down()
+        seen("events/outage_started")
+        central.up()
+        seen("events/outage_ended")
+        while kiosk.handle_press("A").ticket is not None:  # days fill up, then the whole horizon
+            pass
+        seen("events/quota_exhausted", "events/burst_alarm")
+        kiosk.printer.state = PrinterStatus.PAPER_OUT
+        kiosk.buttons = ButtonPanel()
+        seen("events/printer_fault", "events/button_panel")
+        until = (at("2026-11-23 09:00") + dt.timedelta(hours=2)).isoformat(timespec="seconds")
+        assert ask.ask("announce", {"text": "Pemeliharaan", "severity": "warning", "until": until,
+                                    "maintenance_targets": ["central"]})["ok"]
+        assert not ask.ask("announce", {"text": "x" * 1000, "severity": "warning"})["ok"]
+        assert ask.ask("clear_announcement", {})["ok"]
+        kiosk_clock.set(at("2027-11-23 09:00"))
+        seen("events/clock_suspect")
+        ask.clock = kiosk_clock
+        assert ask.ask("confirm_clock", {}, timeout_s=20)["ok"]
+        seen("events/clock_confirmed")
+    finally:
+        ask.close()
+        agent.stop()
+        runner.join(10)
+    watch.wait_for(lambda ms: ms[-1].payload == b"offline", what="offline")
+    sent = [m for m in watch.messages + home_assistant.messages if "/cmd/" not in m.topic]  # all but requests
+    messages = [reads_back_byte_for_byte(m.topic, m.payload) for m in sent]
+    bodies = {type(m.body) for m in messages}
+    assert {schema.LinkStatus, schema.Health, schema.Network, schema.Announcement, schema.UncleanBoot,
+            schema.OutageStarted, schema.OutageEnded, schema.DayFull, schema.HorizonFull, schema.BurstAlarm,
+            schema.PrinterFault, schema.ButtonPanel, schema.ClockSuspect, schema.ClockConfirmed, schema.Reply,
+            schema.DiscoveryConfig} <= bodies
+    assert schema.UnknownEvent not in bodies
+    replies = [m.body for m in messages if isinstance(m.body, schema.Reply)]
+    assert [r.ok for r in replies] == [True, False, True, True] and replies[1].error.code == "bad_value"
+
+
+def test_kiosk_process_events_parse_with_the_schema(configs, watch):
+    from liveness_support import kiosk_alive
+
+    agent = Agent(*configs)
+    agent.link.start()
+    try:
+        assert agent.link.wait_connected(10)
+        with kiosk_alive(configs[0].data_dir):
+            agent.watch_kiosk()
+        agent.watch_kiosk()  # it crashed
+        watch.wait_for(lambda ms: any(m.topic == f"{BASE}/events/kiosk_process" for m in ms), what="the crash")
+    finally:
+        agent.close()
+    crash = reads_back_byte_for_byte(f"{BASE}/events/kiosk_process", watch.payloads(f"{BASE}/events/kiosk_process")[0])
+    assert (crash.body.state, crash.body.was, crash.body.fault) == (schema.ProcessState.NOT_RUNNING,
+                                                                   schema.ProcessState.RUNNING, True)

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 from edge_agent.errors import AgentConfigError, AgentError
+from edge_agent.schema import TargetRole
 
 PROBES = {
     "icmp": "edge_agent.probes.icmp:probe",
@@ -25,7 +26,7 @@ PROBES = {
     "dns": "edge_agent.probes.dns:probe",
     "http": "edge_agent.probes.http:probe",
 }
-ROLES = ("gateway", "dns", "central", "internet", "other")
+ROLES = tuple(TargetRole)
 # Requests per round, their spacing and per-request timeout when the target
 # does not say. ICMP and DNS have no retransmission of their own, so several
 # tries make a round robust against random loss (30 % loss: all five DNS
