@@ -464,9 +464,9 @@ class PrinterFault(Body):
 @dataclass(frozen=True)
 class DayFull(Body):
     KIND: ClassVar[str] = "quota_exhausted"
+    quota: int  # a relayed event's own fields come in name order, as the ledger keeps them
     service: str
     service_day: str
-    quota: int
     kiosk_event_id: int
     kiosk_at: str
     scope: QuotaScope = wire(default=QuotaScope.DAY)
@@ -475,8 +475,8 @@ class DayFull(Body):
 @dataclass(frozen=True)
 class HorizonFull(Body):
     KIND: ClassVar[str] = "quota_exhausted"
-    service: str
     last_day: str
+    service: str
     kiosk_event_id: int
     kiosk_at: str
     scope: QuotaScope = wire(default=QuotaScope.HORIZON)
@@ -495,9 +495,9 @@ class BurstAlarm(Body):
 @dataclass(frozen=True)
 class ClockSuspect(Body):
     KIND: ClassVar[str] = "clock_suspect"
-    suspect: bool
-    reason: str | None
     day: str | None
+    reason: str | None
+    suspect: bool
     verdict: str | None  # the kiosk's clock verdict: too_early, behind, unsynced_step, step_back, leap
     kiosk_event_id: int
     kiosk_at: str
