@@ -66,7 +66,7 @@ class Agent:
         if self.link is not None:
             self.link.start()
         if start.unclean_event:
-            self.publish_event(schema.UncleanBoot(start.previous_boot_id, start.reason))
+            self.publish_event(schema.UncleanBoot(start.previous_boot_id, start.unclean_reason))
         if not self.expire_announcement():
             self.publish_announcement()
         # The kiosk's first look comes before the first probe round, which may take seconds: health

@@ -64,6 +64,11 @@ class BootStart:
         """Publish an ``unclean_boot`` event now: a new boot after an unclean end (not on a mere restart)."""
         return bool(self.new_boot and self.after_unclean)
 
+    @property
+    def unclean_reason(self) -> str:
+        """What the ``unclean_boot`` event says (``reason`` is why the boot log could not be used)."""
+        return f"boot {self.previous_boot_id} ended without a clean shutdown"
+
 
 def read_boot_id(root: str = "/") -> str | None:
     try:

@@ -278,6 +278,9 @@ class StateLink:
     def event(self, kind, body):
         self.states.append((f"events/{kind}", schema.body_fields(body), True))
 
+    def start(self):
+        pass
+
     def stop(self):
         pass
 
@@ -481,6 +484,30 @@ def test_outages_command_prints_office_time_and_the_reason(configs, central, tmp
 
 # ------------------------------------------------------------------ issue 13: the schema reads all the agent sends
 
+def after_a_power_cut(data_dir: str) -> None:
+    """The boot log holds an earlier boot that never shut down cleanly."""
+    os.makedirs(data_dir, exist_ok=True)
+    boots = BootLog(data_dir)
+    boots.start(boot_id="0c5e7f3a-boot-before")
+    boots.close()
+
+
+def test_the_unclean_boot_event_says_which_boot_ended_without_a_clean_shutdown(configs):
+    after_a_power_cut(configs[1].data_dir)
+    link = StateLink()
+    agent = Agent(*configs, link=link)
+    runner = threading.Thread(target=agent.run)
+    runner.start()
+    try:
+        wait_until(lambda: any(name == "events/unclean_boot" for name, _, _ in link.states), what="unclean_boot")
+    finally:
+        agent.stop()
+        runner.join(10)
+    said = next(body for name, body, _ in link.states if name == "events/unclean_boot")
+    assert said == {"previous_boot_id": "0c5e7f3a-boot-before",
+                    "reason": "boot 0c5e7f3a-boot-before ended without a clean shutdown"}
+
+
 class ButtonPanel:
     """A button source that has lost its link, as kiosk/buttons/panel.py reports it."""
 
@@ -522,10 +549,7 @@ def reads_back_byte_for_byte(topic: str, payload: bytes) -> schema.Message:
 
 def test_every_message_a_running_agent_sends_parses_with_the_schema(configs, kiosk, kiosk_clock, central, broker,
                                                                     watch, home_assistant):
-    os.makedirs(configs[1].data_dir, exist_ok=True)
-    boots = BootLog(configs[1].data_dir)
-    boots.start(boot_id="0c5e7f3a-boot-before")  # and never shut down cleanly: a power cut
-    boots.close()
+    after_a_power_cut(configs[1].data_dir)
     agent = Agent(*configs, clock=kiosk_clock)
     runner = threading.Thread(target=agent.run)
     runner.start()
