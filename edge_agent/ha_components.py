@@ -7,7 +7,8 @@ for lack of data, and a numeric sensor must never render an empty string,
 which HA ignores, keeping the last value as if it were current.
 """
 
-from edge_agent.homeassistant import Component, Discovery
+from edge_agent.homeassistant import Component, ComponentKind, Discovery
+from edge_agent.schema import Health, Network
 from kiosk import __version__
 
 
@@ -20,42 +21,43 @@ def _value(source: str, expression: str) -> str:
     return "{{ ((" + expression + ") if (" + source + ") else None) }}"
 
 
+SENSOR, BINARY_SENSOR = ComponentKind
 KIOSK = "value_json.kiosk"
 KIOSK_CURRENT = "value_json.kiosk and value_json.kiosk.printer_current"  # the printer's state is current
 
 
 def components(kiosk, base: str) -> list[Component]:
-    health, network = f"{base}/health", f"{base}/network"
+    health, network = f"{base}/{Health.TOPIC}", f"{base}/{Network.TOPIC}"
     found = [
-        Component("Kiosk", "sensor", health, _value(KIOSK, "value_json.kiosk.process.state")),
-        Component("Kiosk running", "binary_sensor", health,
+        Component("Kiosk", SENSOR, health, _value(KIOSK, "value_json.kiosk.process.state")),
+        Component("Kiosk running", BINARY_SENSOR, health,
                   _on(KIOSK, "value_json.kiosk.process.state == 'running'"), device_class="running"),
-        Component("Printer", "sensor", health, _value(KIOSK_CURRENT, "value_json.kiosk.printer")),
-        Component("Last printer fault", "sensor", health,
+        Component("Printer", SENSOR, health, _value(KIOSK_CURRENT, "value_json.kiosk.printer")),
+        Component("Last printer fault", SENSOR, health,
                   _value("value_json.kiosk and value_json.kiosk.last_printer_fault",
                          "value_json.kiosk.last_printer_fault.at"), device_class="timestamp"),
-        Component("Paper near end", "binary_sensor", health,
+        Component("Paper near end", BINARY_SENSOR, health,
                   _on(KIOSK_CURRENT, "value_json.kiosk.paper_warning"), device_class="problem"),
-        Component("Under-voltage now", "binary_sensor", health,
+        Component("Under-voltage now", BINARY_SENSOR, health,
                   _on("value_json.throttling", "value_json.throttling.now.under_voltage"), device_class="problem"),
-        Component("Under-voltage since boot", "binary_sensor", health,
+        Component("Under-voltage since boot", BINARY_SENSOR, health,
                   _on("value_json.throttling", "value_json.throttling.since_boot.under_voltage"),
                   device_class="problem"),
-        Component("CPU temperature", "sensor", health, _value("value_json.cpu_temp_c is not none",
+        Component("CPU temperature", SENSOR, health, _value("value_json.cpu_temp_c is not none",
                                                               "value_json.cpu_temp_c"),
                   "°C", "temperature", state_class="measurement"),
-        Component("Data disk free", "sensor", health, _value("value_json.disk", "value_json.disk.free_percent"), "%",
+        Component("Data disk free", SENSOR, health, _value("value_json.disk", "value_json.disk.free_percent"), "%",
                   state_class="measurement"),
-        Component("Clock suspect", "binary_sensor", health,
+        Component("Clock suspect", BINARY_SENSOR, health,
                   _on(KIOSK, "value_json.kiosk.clock.suspect"), device_class="problem"),
-        Component("Unclean boots", "sensor", health, _value("value_json.boots", "value_json.boots.unclean_total"),
+        Component("Unclean boots", SENSOR, health, _value("value_json.boots", "value_json.boots.unclean_total"),
                   state_class="total_increasing"),
-        Component("Office network", "sensor", network, "{{ value_json.verdict.status }}"),
-        Component("Likely cause", "sensor", network,
+        Component("Office network", SENSOR, network, "{{ value_json.verdict.status }}"),
+        Component("Likely cause", SENSOR, network,
                   "{{ value_json.verdict.cause.text if value_json.verdict.cause else 'none' }}"),
     ]
     for i, service in enumerate(kiosk.services):
-        found.append(Component(f"{service.code} {service.name} remaining today", "sensor", health,
+        found.append(Component(f"{service.code} {service.name} remaining today", SENSOR, health,
                                _value(KIOSK, f"value_json.kiosk.services[{i}].remaining_today"),
                                key=f"remaining_{service.code.lower()}", state_class="measurement"))
     return found

@@ -12,12 +12,21 @@ This payload follows HA's schema, not ours, so it carries no envelope:
 a boot_id or seq in it would make every connect look like a changed config.
 """
 
+import enum
 import re
 from dataclasses import dataclass
 
 from edge_agent.schema import DiscoveryConfig, LinkStatus
 
-KINDS = ("sensor", "binary_sensor")
+
+class ComponentKind(enum.StrEnum):
+    """Home Assistant's entity platform (``p``) of a component."""
+
+    SENSOR = "sensor"
+    BINARY_SENSOR = "binary_sensor"  # its template must give ON or OFF
+
+
+KINDS = tuple(ComponentKind)
 STATE_CLASSES = ("measurement", "total", "total_increasing")
 _ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -46,7 +55,7 @@ class Component:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"component {self.name!r}: kind {self.kind!r} is not one of {KINDS}")
+            raise ValueError(f"component {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.state_class is not None and (self.kind != "sensor" or self.state_class not in STATE_CLASSES):
             raise ValueError(f"component {self.name!r}: state_class {self.state_class!r} needs kind 'sensor' and "
                              f"one of {STATE_CLASSES}")

@@ -13,6 +13,7 @@ the next rounds see again; full fsyncs on every round would wear the card
 for nothing.
 """
 
+import enum
 import sqlite3
 import threading
 import time
@@ -40,6 +41,13 @@ CREATE INDEX IF NOT EXISTS periods_started ON periods (started_at);
 # this recently take the newer cause.
 CAUSE_SETTLE_S = 60.0
 PRUNE_EVERY_S = 86400.0
+
+
+class PeriodKind(enum.StrEnum):
+    """What a row of the log is (the ``kind`` column and ``edge-agent outages``)."""
+
+    OUTAGE = "outage"
+    MAINTENANCE = "maintenance"
 
 
 class OutageLog:
@@ -115,30 +123,30 @@ class OutageLog:
         """The transition into the log; {target: start} of the outage it opened, went on with or closed."""
         started = None
         if t.to_state in (UP, DEGRADED, DOWN):
-            self._close("maintenance", t)
+            self._close(PeriodKind.MAINTENANCE, t)
         if t.to_state in (UP, DEGRADED, MAINTENANCE):
-            started = self._close("outage", t)
+            started = self._close(PeriodKind.OUTAGE, t)
         if t.to_state in (DOWN, MAINTENANCE):
-            kind = "outage" if t.to_state == DOWN else "maintenance"
+            kind = PeriodKind.OUTAGE if t.to_state == DOWN else PeriodKind.MAINTENANCE
             # OR IGNORE: an outage open from before a restart keeps its start.
             self._db.execute("INSERT OR IGNORE INTO periods (kind, target, started_at, cause, reason) "
                              "VALUES (?, ?, ?, ?, ?)",
-                             (kind, t.target, t.at, cause if kind == "outage" else None, t.reason))
+                             (kind.value, t.target, t.at, cause if kind is PeriodKind.OUTAGE else None, t.reason))
         if t.to_state == DOWN:
             started = self._db.execute("SELECT started_at FROM periods WHERE kind = 'outage' AND target = ? "
                                        "AND ended_at IS NULL", (t.target,)).fetchone()[0]
         return {} if started is None else {t.target: started}
 
-    def _close(self, kind, t) -> float | None:
+    def _close(self, kind: PeriodKind, t) -> float | None:
         """Close the open period of ``kind`` for the target; when it started, or None if none was open."""
         row = self._db.execute("UPDATE periods SET ended_at = ?, end_reason = ? "
                                "WHERE kind = ? AND target = ? AND ended_at IS NULL RETURNING started_at",
-                               (t.at, f"{t.to_state}: {t.reason}", kind, t.target)).fetchone()
+                               (t.at, f"{t.to_state}: {t.reason}", kind.value, t.target)).fetchone()
         return None if row is None else row[0]
 
     def _row(self, r) -> dict:
         end = r["ended_at"]
-        return {"kind": r["kind"], "target": r["target"], "start": iso(r["started_at"]), "end": iso(end),
+        return {"kind": PeriodKind(r["kind"]), "target": r["target"], "start": iso(r["started_at"]), "end": iso(end),
                 "open": end is None, "duration_s": round((end if end is not None else self._clock())
                                                          - r["started_at"], 1),
                 "cause": r["cause"], "reason": r["reason"], "end_reason": r["end_reason"]}

@@ -25,13 +25,11 @@ the envelope, and :func:`parse` refuses a version newer than its own.
 import dataclasses
 import enum
 import functools
-import json
-import types
-import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from edge_agent.errors import SchemaError
+from edge_agent.schema_codec import Body, decode, dump, load, short, wire  # noqa: F401 (dump: for receivers)
 
 SCHEMA_VERSION = 1
 # The MQTT v5 user property on a message that waited in the outbox (the body says "historical": true).
@@ -123,138 +121,6 @@ class OutboxKind(enum.StrEnum):
     EVENT = "event"  # never dropped
     CHANGE = "change"  # a state change: never dropped
     SAMPLE = "sample"  # a periodic reading: the oldest go first when the outbox is full
-
-
-# ---------------------------------------------------------------- the codec
-
-def wire(key: str | None = None, *, omit_empty: bool = False, **kwargs):
-    """A field whose JSON key is ``key`` (for Python keywords), left out of the JSON when empty (None,
-    False, ()) if ``omit_empty``: that is how the agent has always sent it."""
-    return field(metadata={"key": key, "omit_empty": omit_empty}, **kwargs)
-
-
-class Body:
-    """A JSON object of the wire: ``to_dict``/``from_dict`` keep the field order, so bytes stay the same."""
-
-    def to_dict(self) -> dict:
-        out = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.metadata.get("omit_empty") and value in (None, False, ()):
-                continue
-            out[f.metadata.get("key") or f.name] = _encode(value)
-        return out
-
-    @classmethod
-    def from_dict(cls, data, where: str | None = None):
-        """Check every known field of ``data``; ignore unknown ones (a newer agent may add fields)."""
-        where = where or cls.__name__
-        if not isinstance(data, dict):
-            raise SchemaError(f"{where} must be a JSON object, got {_short(data)}")
-        values = {}
-        for f in dataclasses.fields(cls):
-            key = f.metadata.get("key") or f.name
-            if key not in data:
-                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                    raise SchemaError(f"{where}: field {key!r} is missing from {_short(data)}")
-                continue
-            values[f.name] = _decode(_hints(cls)[f.name], data[key], f"{where}.{key}")
-        return cls(**values)
-
-    def to_json(self) -> bytes:
-        return dump(self.to_dict())
-
-    @classmethod
-    def from_json(cls, payload: bytes | str):
-        return cls.from_dict(load(payload), cls.__name__)
-
-
-def dump(message: dict) -> bytes:
-    """Compact UTF-8 JSON, as the agent sends it. NaN and non-JSON values raise: the caller's bug.
-
-    A lone surrogate (from a JSON escape such as "\\ud800" in a refused request, quoted back in the
-    answer) has no UTF-8 form: such a message goes out with non-ASCII escaped, still valid JSON."""
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(message, separators=(",", ":"), allow_nan=False).encode("ascii")
-
-
-def load(payload: bytes | str) -> dict:
-    try:
-        value = json.loads(payload)
-    except (ValueError, TypeError) as exc:
-        raise SchemaError(f"payload {_short(payload)} is not UTF-8 JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise SchemaError(f"payload {_short(value)} is not a JSON object")
-    return value
-
-
-@functools.cache
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
-def _encode(value):
-    if isinstance(value, Body):
-        return value.to_dict()
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, tuple):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    return value
-
-
-def _decode(kind, value, where: str):
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        if set(options) == {int, float}:
-            return _decode(float, value, where)
-        return _decode(options[0], value, where)
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise SchemaError(f"{where} must be a JSON array, got {_short(value)}")
-        return tuple(_decode(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
-    if kind is dict or origin is dict:
-        if not isinstance(value, dict):
-            raise SchemaError(f"{where} must be a JSON object, got {_short(value)}")
-        if not args:
-            return value
-        return {k: _decode(args[1], v, f"{where}[{k!r}]") for k, v in value.items()}
-    if isinstance(kind, type) and issubclass(kind, Body):
-        return kind.from_dict(value, where)
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        try:
-            return kind(value)
-        except ValueError:
-            raise SchemaError(f"{where}: {_short(value)} is not one of {', '.join(m.value for m in kind)}") from None
-    return _scalar(kind, value, where)
-
-
-def _scalar(kind, value, where: str):
-    if kind is float:  # an int stays an int: 62 must not come back as 62.0
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, kind)
-    if not ok:
-        raise SchemaError(f"{where} must be {_TYPE_NAMES.get(kind, kind.__name__)}, got {_short(value)}")
-    return value
-
-
-_TYPE_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
-
-
-def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # ---------------------------------------------------------------- the envelope
@@ -569,11 +435,11 @@ def event_from_dict(kind: str, data) -> Event:
     where = f"events/{kind}"
     if kind == DayFull.KIND:
         scope = data.get("scope") if isinstance(data, dict) else None
-        return QUOTA_SCOPES[_decode(QuotaScope, scope, f"{where}.scope")].from_dict(data, where)
+        return QUOTA_SCOPES[decode(QuotaScope, scope, f"{where}.scope")].from_dict(data, where)
     if kind in EVENTS:
         return EVENTS[kind].from_dict(data, where)
     if not isinstance(data, dict):
-        raise SchemaError(f"{where} must be a JSON object, got {_short(data)}")
+        raise SchemaError(f"{where} must be a JSON object, got {short(data)}")
     return UnknownEvent(kind, data)
 
 
@@ -597,7 +463,7 @@ class Reply(Body):
     def __post_init__(self):
         if (self.result is None) == self.ok or (self.error is None) != self.ok:
             raise SchemaError(f"a reply with ok {self.ok!r} needs {'a result' if self.ok else 'an error'} and not "
-                              f"the other, got result {_short(self.result)}, error {_short(self.error)}")
+                              f"the other, got result {short(self.result)}, error {short(self.error)}")
 
 
 @dataclass(frozen=True)
@@ -640,7 +506,7 @@ def parse(topic: str, payload: bytes | str) -> Message:
     office_id, kiosk_id, rest = levels[1], levels[2], levels[3:]
     if rest == ["status"]:
         text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-        return Message(topic, office_id, kiosk_id, None, _decode(LinkStatus, text, "status"))
+        return Message(topic, office_id, kiosk_id, None, decode(LinkStatus, text, "status"))
     read = _reader(rest, topic)
     data = load(payload)
     envelope = _envelope(data, topic)
@@ -651,7 +517,7 @@ def parse(topic: str, payload: bytes | str) -> Message:
 def _envelope(data: dict, topic: str) -> Envelope:
     version = data.get("schema_version", 1)
     if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
-        raise SchemaError(f"{topic}: schema_version {_short(version)} is newer than this reader's "
+        raise SchemaError(f"{topic}: schema_version {short(version)} is newer than this reader's "
                           f"{SCHEMA_VERSION}; update edge_agent.schema")
     return Envelope.from_dict(data, f"{topic} envelope")
 
