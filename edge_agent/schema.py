@@ -290,30 +290,31 @@ STATES = {c.TOPIC: c for c in (Health, Network, Announcement)}
 # ---------------------------------------------------------------- events
 
 @dataclass(frozen=True)
-class OutageStarted(Body):
-    """A target went down (after fail_threshold failed rounds)."""
+class _Outage(Body):
+    """What both outage events say: the target's change, the office's likely cause, the outage's start."""
 
-    KIND: ClassVar[str] = "outage_started"
     target: str
     from_state: TargetState = wire("from")
     to_state: TargetState = wire("to")
     reason: str = wire()
     changed_at: str = wire()  # when the target changed; the envelope's ``at`` is when this was made
     cause: Cause | None = wire()
-    started_at: str | None = wire()  # the outage's real start, from the outage log
+    started_at: str | None = wire()  # the outage's real start, from the outage log (kept across restarts)
+
+
+@dataclass(frozen=True)
+class OutageStarted(_Outage):
+    """A target went down (after fail_threshold failed rounds)."""
+
+    KIND: ClassVar[str] = "outage_started"
     stopped_services: tuple[str, ...] = wire()
 
 
 @dataclass(frozen=True)
-class OutageEnded(Body):
+class OutageEnded(_Outage):
+    """The target answers again (success_threshold good rounds), or its maintenance began."""
+
     KIND: ClassVar[str] = "outage_ended"
-    target: str
-    from_state: TargetState = wire("from")
-    to_state: TargetState = wire("to")
-    reason: str = wire()
-    changed_at: str = wire()  # when the target changed; the envelope's ``at`` is when this was made
-    cause: Cause | None = wire()
-    started_at: str | None = wire()
 
 
 @dataclass(frozen=True)
@@ -329,6 +330,8 @@ class PrinterFault(Body):
 
 @dataclass(frozen=True)
 class DayFull(Body):
+    """``quota_exhausted`` with scope ``day``: the last place of a day was taken; tickets go to later days."""
+
     KIND: ClassVar[str] = "quota_exhausted"
     quota: int  # a relayed event's own fields come in name order, as the ledger keeps them
     service: str
@@ -340,6 +343,8 @@ class DayFull(Body):
 
 @dataclass(frozen=True)
 class HorizonFull(Body):
+    """``quota_exhausted`` with scope ``horizon``: no day within the booking horizon has room."""
+
     KIND: ClassVar[str] = "quota_exhausted"
     last_day: str
     service: str
@@ -350,6 +355,8 @@ class HorizonFull(Body):
 
 @dataclass(frozen=True)
 class BurstAlarm(Body):
+    """More tickets of one service within the window than burst_max_tickets: a stuck or abused button."""
+
     KIND: ClassVar[str] = "burst_alarm"
     service: str
     tickets: int
@@ -360,6 +367,8 @@ class BurstAlarm(Body):
 
 @dataclass(frozen=True)
 class ClockSuspect(Body):
+    """The kiosk distrusts its system clock and issues from its safe clock (docs/architecture.md)."""
+
     KIND: ClassVar[str] = "clock_suspect"
     day: str | None
     reason: str | None
@@ -371,6 +380,8 @@ class ClockSuspect(Body):
 
 @dataclass(frozen=True)
 class ClockConfirmed(Body):
+    """Staff took a clock the kiosk held; ``was`` is why it was suspect."""
+
     KIND: ClassVar[str] = "clock_confirmed"
     now: str
     was: str | None
@@ -380,6 +391,8 @@ class ClockConfirmed(Body):
 
 @dataclass(frozen=True)
 class ButtonPanel(Body):
+    """The USB button panel was lost (no heartbeat, unplugged) or came back."""
+
     KIND: ClassVar[str] = "button_panel"
     connected: bool
     error: str | None
@@ -407,6 +420,8 @@ class KioskProcess(Body):
 
 @dataclass(frozen=True)
 class UncleanBoot(Body):
+    """A new system boot after one that never shut the agent down cleanly (a power cut), once per boot."""
+
     KIND: ClassVar[str] = "unclean_boot"
     previous_boot_id: str | None
     reason: str | None
