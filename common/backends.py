@@ -26,7 +26,8 @@ class Configurable:
 
     @classmethod
     def config_problems(cls, options: dict, services) -> list[str]:
-        """What is wrong with the chosen backend's section beyond its keys' own limits."""
+        """What is wrong with the chosen backend's section beyond its keys' own limits. A value that is
+        not of its key's kind is None here (reported already); ``services`` holds the valid services."""
         return []
 
 

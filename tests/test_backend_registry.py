@@ -10,7 +10,8 @@ from conftest import BASE_TOML, FakeSystemClock, at
 from common.backends import Configurable, Registry
 from common.tables import Key
 from kiosk import config as kconfig
-from kiosk.app import build_kiosk, printer_options
+from kiosk.app import build_kiosk, buttons_from_config, printer_options
+from kiosk.buttons import BACKENDS as BUTTON_SOURCES
 from kiosk.errors import ConfigError
 from kiosk.printer import BACKENDS as PRINTERS
 
@@ -119,3 +120,31 @@ def test_check_config_imports_no_driver(tmp_path, printer, buttons):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def script():
+    with BUTTON_SOURCES.registered("script", "script_buttons:ScriptButtons"):
+        yield
+
+
+def test_a_registered_button_source_is_configured_and_presses(script, tmp_path):
+    text = BASE_TOML.format(data_dir=tmp_path) + 'backend = "script"\nscript_presses = "AB"\n'
+    cfg = kconfig.loads(text)
+    kiosk = build_kiosk(cfg, buttons=buttons_from_config(cfg), system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    kiosk.start()
+    assert kiosk.ended.wait(5)
+    kiosk.drain()
+    kiosk.stop()
+    day = at("2026-11-23 09:00").date()
+    assert (kiosk.ledger.taken("A", day), kiosk.ledger.taken("B", day)) == (1, 1)
+
+
+@pytest.mark.parametrize("buttons, expected", [
+    ("", "buttons.script_presses is not set but buttons.backend = \"script\" needs it; "
+         'set it, e.g. script_presses = "AB"'),
+    ('script_presses = "AZ"\n', "buttons.script_presses = 'AZ' presses 'Z', no service's code"),
+    ("script_presses = 1\n", "buttons.script_presses = 1 is not a quoted string"),
+])
+def test_its_bad_options_get_the_standard_messages_too(script, tmp_path, buttons, expected):
+    assert expected in problems_of(BASE_TOML.format(data_dir=tmp_path) + 'backend = "script"\n' + buttons)
