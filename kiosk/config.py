@@ -168,10 +168,11 @@ def _merge(base: dict, extra: dict) -> None:
 def apply_env(raw: dict, env) -> list[str]:
     """Overlay ``KIOSK_SECTION_KEY=value``; values are read as TOML values, else as strings."""
     problems = []
+    sections = schema()
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
             continue
-        section, key = _env_target(name[len(ENV_PREFIX):].lower())
+        section, key = _env_target(name[len(ENV_PREFIX):].lower(), sections)
         if key is None:
             problems.append(f"environment variable {name}={env[name]!r} names no config key; "
                             "use KIOSK_<SECTION>_<KEY>, e.g. KIOSK_PRINTER_PATH, or unset it")
@@ -181,8 +182,7 @@ def apply_env(raw: dict, env) -> list[str]:
     return problems
 
 
-def _env_target(rest: str) -> tuple[str, str | None]:
-    sections = schema()
+def _env_target(rest: str, sections: dict) -> tuple[str, str | None]:
     if rest in sections[""]:
         return "", rest
     for section, keys in sections.items():
@@ -196,8 +196,13 @@ def schema() -> dict[str, dict[str, Key]]:
     every registered backend declares (any of them may be set whichever backend is chosen)."""
     sections = {section: dict(keys) for section, keys in KIOSK_SCHEMA.items()}
     for section, registry in BACKENDS.items():
+        declared = registry.options()
+        taken = declared.keys() & {"backend", *sections[section]}
+        if taken:
+            raise TypeError(f"a {registry.what} backend declares {sorted(taken)}, keys of the kiosk's own "
+                            f"[{section}]; give the backend's keys its name as a prefix")
         chosen = {"backend": Key("str", DEFAULT_BACKEND[section], choices=registry.names())}
-        sections[section] = {**chosen, **registry.options(), **sections[section]}
+        sections[section] = {**chosen, **declared, **sections[section]}
     return sections
 
 

@@ -85,15 +85,15 @@ def test_without_its_registration_its_keys_are_unknown(tmp_path):
     assert "unknown key printer.label_spool_dir = '/x'" in said
 
 
+class One(Configurable):
+    OPTIONS = {"timeout_ms": Key("int", 1)}
+
+
+class Two(Configurable):
+    OPTIONS = {"timeout_ms": Key("int", 2)}
+
+
 def test_two_backends_declaring_one_key_differently_is_a_programmer_error():
-    class One(Configurable):
-        OPTIONS = {"timeout_ms": Key("int", 1)}
-
-    class Two(Configurable):
-        OPTIONS = {"timeout_ms": Key("int", 2)}
-
-    module = sys.modules[__name__]
-    module.One, module.Two = One, Two
     registry = Registry("printer", ValueError, {"one": f"{__name__}:One", "two": f"{__name__}:Two"})
     with pytest.raises(TypeError, match="'two' declares 'timeout_ms' unlike another backend"):
         registry.options()
@@ -148,3 +148,13 @@ def test_a_registered_button_source_is_configured_and_presses(script, tmp_path):
 ])
 def test_its_bad_options_get_the_standard_messages_too(script, tmp_path, buttons, expected):
     assert expected in problems_of(BASE_TOML.format(data_dir=tmp_path) + 'backend = "script"\n' + buttons)
+
+
+class Greedy(Configurable):
+    OPTIONS = {"cooldown_ms": Key("int", 5)}  # the press guard's key, not a source's
+
+
+def test_a_backend_taking_a_key_of_the_kiosk_is_a_programmer_error(tmp_path):
+    with BUTTON_SOURCES.registered("greedy", f"{__name__}:Greedy"):
+        with pytest.raises(TypeError, match=r"\['cooldown_ms'\], keys of the kiosk's own \[buttons\]"):
+            kconfig.loads(BASE_TOML.format(data_dir=tmp_path))

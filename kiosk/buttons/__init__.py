@@ -5,7 +5,7 @@ ticket is decided by :class:`kiosk.buttons.guard.PressGuard` and the ledger.
 Backends are chosen by name and imported lazily so ``import kiosk.buttons``
 never pulls in gpiozero and a laptop can run the demo on a keyboard. A new
 source is one module whose class declares its [buttons] keys (``OPTIONS``),
-plus its line in ``BACKENDS`` (docs/button-panel.md, "Adding a button source").
+plus its line in ``BACKENDS`` (docs/printers.md, "Adding a printer backend or a button source").
 """
 
 import enum

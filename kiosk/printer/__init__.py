@@ -4,7 +4,7 @@ A backend only moves bytes; what a ticket looks like is decided in
 :mod:`kiosk.layout`. Backends are chosen by name and imported lazily so a
 laptop never needs pyusb or a serial port to run the kiosk. A new backend is
 one module whose class declares its [printer] keys (``OPTIONS``), plus its
-line in ``BACKENDS`` (docs/printers.md, "Adding a printer backend").
+line in ``BACKENDS`` (docs/printers.md, "Adding a printer backend or a button source").
 """
 
 import enum
