@@ -7,10 +7,9 @@ one module whose class declares its [printer] keys (``OPTIONS``), plus its
 line in ``BACKENDS`` (docs/printers.md, "Adding a printer backend or a button source").
 """
 
-import enum
-
 from common.backends import Configurable, Registry
 from kiosk.printer.errors import PrinterError, UnknownBackend
+from kiosk.seam.states import PrinterStatus  # a state readers see too: defined at the seam
 
 # In the order printer.backend's choices are listed to the technician.
 BACKENDS = Registry("printer", UnknownBackend, {
@@ -21,20 +20,6 @@ BACKENDS = Registry("printer", UnknownBackend, {
     "sim": "kiosk.printer.sim:SimPrinter",
     "dummy": "kiosk.printer.dummy:DummyPrinter",
 })
-
-
-class PrinterStatus(str, enum.Enum):
-    OK = "ok"
-    PAPER_NEAR_END = "paper_near_end"  # a warning: still prints
-    PAPER_OUT = "paper_out"
-    COVER_OPEN = "cover_open"
-    OFFLINE = "offline"
-    ERROR = "error"
-    UNKNOWN = "unknown"  # the printer does not answer status; we try to print
-
-    @property
-    def can_print(self) -> bool:
-        return self in (PrinterStatus.OK, PrinterStatus.PAPER_NEAR_END, PrinterStatus.UNKNOWN)
 
 
 class Printer(Configurable):
