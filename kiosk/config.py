@@ -62,7 +62,7 @@ KIOSK_SCHEMA = {
             "format": Key("str", "json", choices=("json", "text"))},
 }
 DEFAULT_BACKEND = {"printer": "file", "buttons": "gpio"}
-BACKENDS = {"printer": PRINTERS, "buttons": BUTTON_SOURCES}
+BACKEND_SECTIONS = {"printer": PRINTERS, "buttons": BUTTON_SOURCES}  # each section's backends
 SERVICE_SCHEMA = {
     "code": Key("str"),
     "name": Key("str"),
@@ -195,7 +195,7 @@ def schema() -> dict[str, dict[str, Key]]:
     """Every section's keys: the kiosk's own, and in [printer] and [buttons] the backend choice and what
     every registered backend declares (any of them may be set whichever backend is chosen)."""
     sections = {section: dict(keys) for section, keys in KIOSK_SCHEMA.items()}
-    for section, registry in BACKENDS.items():
+    for section, registry in BACKEND_SECTIONS.items():
         declared = registry.options()
         taken = declared.keys() & {"backend", *sections[section]}
         if taken:
@@ -215,7 +215,7 @@ def validate(raw: dict, source: str = "<config>") -> tuple[Config | None, list[s
     services = _check_services(raw.get("services", []), problems)
     calendar = _check_calendar(values["calendar"], problems)
     _check_rules(values, sections, problems)
-    for section in BACKENDS:
+    for section in BACKEND_SECTIONS:
         _check_backend(section, values[section], services, problems)
     if problems:
         return None, problems
@@ -331,9 +331,9 @@ def _check_rules(values: dict, sections: dict, problems: list) -> None:
 def _check_backend(section: str, options: dict, services, problems: list) -> None:
     """What the chosen backend cannot work without, and what its class checks itself."""
     name = options["backend"]
-    if name not in BACKENDS[section].names():
+    if name not in BACKEND_SECTIONS[section].names():
         return  # reported as not allowed, or as the wrong type
-    backend = BACKENDS[section].load(name)
+    backend = BACKEND_SECTIONS[section].load(name)
     # The printer's message has always quoted the name as Python does, the buttons' as TOML does.
     shown = repr(name) if section == "printer" else f'"{name}"'
     for key, spec in backend.OPTIONS.items():
