@@ -26,11 +26,10 @@ import os
 import platform
 import time
 
-import kiosk
 from edge_agent import health_sources as src
 from edge_agent.errors import AgentError
 from edge_agent.health_kiosk import KioskWatch, kiosk_health
-from kiosk.config import Config
+from kiosk.seam import Config, __version__
 
 SCHEMA = 1
 HOT_C, COOL_C = 80.0, 75.0  # hot at 80 °C; cool again only below 75, so jitter at 80 is not news
@@ -48,7 +47,7 @@ def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_c
     host = src.Host(root, run, statvfs)
     collected_at = dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds")
     health = {"schema": SCHEMA, "collected_at": collected_at,
-              "alerts": [], "software": {"antrean": kiosk.__version__, "python": platform.python_version()}}
+              "alerts": [], "software": {"antrean": __version__, "python": platform.python_version()}}
     unavailable = {}
     for name, source in _sources(config, host, boots, now, kiosk_watch):
         health[name] = _gather(name, source, unavailable)

@@ -6,27 +6,29 @@ kiosk's own time and event id, so a receiver can tell a late relay from a
 new fault and drop a duplicate after an agent crash.
 """
 
-from kiosk.errors import LedgerError
-from kiosk.ledger import open_existing
+from kiosk.seam import ButtonsState, DayFull, EventKind, HorizonFull, KioskEvent, LedgerError, PrinterState, open_reader
 
 BATCH = 200
-PRINTER_OK = ("ok", "paper_near_end", "unknown")
+# Relayed under their own kind, body as the ledger has it.
+AS_THEY_ARE = (EventKind.BURST_ALARM, EventKind.CLOCK_SUSPECT, EventKind.CLOCK_CONFIRMED)
 
 
-def relay_kind(event: dict) -> tuple[str, dict] | None:
-    """The MQTT event (kind, body) for a kiosk ledger event, or None if it stays local."""
-    kind, data = event["kind"], event["data"]
-    body = {**data, "kiosk_event_id": event["id"], "kiosk_at": event["at"]}
-    if kind == "printer_state":
-        return "printer_fault", {**body, "fault": data["status"] not in PRINTER_OK}
-    if kind == "day_full":
+def relay_kind(event: KioskEvent) -> tuple[str, dict] | None:
+    """The MQTT event (kind, body) for a kiosk ledger event, or None if it stays local.
+
+    The body is the ledger's JSON for the event (the MQTT boundary) with the kiosk's id and time."""
+    payload = event.payload
+    body = {**event.data(), "kiosk_event_id": event.id, "kiosk_at": event.at.isoformat()}
+    if isinstance(payload, PrinterState):
+        return "printer_fault", {**body, "fault": payload.fault}
+    if isinstance(payload, DayFull):
         return "quota_exhausted", {**body, "scope": "day"}
-    if kind == "horizon_full":
+    if isinstance(payload, HorizonFull):
         return "quota_exhausted", {**body, "scope": "horizon"}
-    if kind == "buttons_state":
-        return "button_panel", {**body, "fault": not data["connected"]}
-    if kind in ("burst_alarm", "clock_suspect", "clock_confirmed"):
-        return kind, body
+    if isinstance(payload, ButtonsState):
+        return "button_panel", {**body, "fault": payload.fault}
+    if event.kind in AS_THEY_ARE:
+        return str(event.kind), body
     return None
 
 
@@ -37,7 +39,7 @@ class KioskFollower:
         self.config, self.store = config, store
         self._ledger = None
 
-    def new_events(self) -> list[dict]:
+    def new_events(self) -> list[KioskEvent]:
         ledger = self._open()
         if ledger is None:
             return []
@@ -54,7 +56,7 @@ class KioskFollower:
     def _open(self):
         if self._ledger is None:
             try:
-                self._ledger = open_existing(self.config)
+                self._ledger = open_reader(self.config)
             except LedgerError:
                 return None  # the kiosk has not run yet; try again next time
         return self._ledger
