@@ -29,14 +29,14 @@ import time
 from edge_agent import health_sources as src
 from edge_agent.errors import AgentError
 from edge_agent.health_kiosk import KioskWatch, kiosk_health
-from kiosk.seam import Config, __version__
+from kiosk.seam import Config, Liveness, PrinterStatus, __version__
 
 SCHEMA = 1
 HOT_C, COOL_C = 80.0, 75.0  # hot at 80 °C; cool again only below 75, so jitter at 80 is not news
 DISK_LOW_PCT, DISK_OK_PCT = 10.0, 11.0  # low below 10 % free; fine again from 11 %
 BANDED_ALERTS = frozenset({"cpu_hot", "disk_low"})  # compared with hysteresis, not as alerts
-QUIET_PRINTER_STATES = ("ok", "unknown")
-KIOSK_DOWN = ("not_running", "hung")  # kiosk/liveness.py states that need a person
+QUIET_PRINTER_STATES = (PrinterStatus.OK, PrinterStatus.UNKNOWN)  # a near end of paper is an alert
+KIOSK_DOWN = (Liveness.NOT_RUNNING, Liveness.HUNG)  # states of the kiosk process that need a person
 
 
 def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_command,
