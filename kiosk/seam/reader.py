@@ -16,12 +16,25 @@ from kiosk.state import service_status
 from kiosk.ticket import Ticket
 
 
-class LedgerReader:
-    """The kiosk's ledger as its readers see it: counts, tickets, events after a cursor, state."""
+class LedgerHandle:
+    """The kiosk's ledger held for a reader or an asker; closed with it (``with`` closes it too)."""
 
     def __init__(self, config: Config, ledger: Ledger):
         self.config = config
         self._ledger = ledger
+
+    def close(self) -> None:
+        self._ledger.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LedgerReader(LedgerHandle):
+    """The kiosk's ledger as its readers see it: counts, tickets, events after a cursor, state."""
 
     # ------------------------------------------------------------ counts and tickets
 
@@ -60,17 +73,6 @@ class LedgerReader:
     def clock(self, system=time.time) -> SafeClock:
         """The kiosk's clock as this ledger tells it: what a reader stamps "now" with."""
         return ledger_clock(self.config, self._ledger, system=system)
-
-    # ------------------------------------------------------------ plumbing
-
-    def close(self) -> None:
-        self._ledger.close()
-
-    def __enter__(self) -> "LedgerReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def open_reader(config: Config) -> LedgerReader:

@@ -13,16 +13,16 @@ import time
 from kiosk.clock import SafeClock, ledger_clock
 from kiosk.config import Config, Service
 from kiosk.ledger import Ledger, open_existing
+from kiosk.seam.reader import LedgerHandle
 from kiosk.seam.states import ClockOutcome, RequestKind
 from kiosk.ticket import Ticket
 
 
-class RequestsClient:
+class RequestsClient(LedgerHandle):
     """A staff tool's or the agent's handle on the ledger: quota changes and requests to the kiosk."""
 
     def __init__(self, config: Config, ledger: Ledger, system=time.time):
-        self.config = config
-        self._ledger = ledger
+        super().__init__(config, ledger)
         self._system = system
 
     def clock(self) -> SafeClock:
@@ -72,15 +72,6 @@ class RequestsClient:
                     "message": f"the kiosk did not answer within {wait_s:.0f} s; the confirmation was withdrawn "
                                "and will not be applied later. Is the kiosk running? Ask again when it is"}
         return answer
-
-    def close(self) -> None:
-        self._ledger.close()
-
-    def __enter__(self) -> "RequestsClient":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def wait_while(pending, timeout_s: float) -> bool:
