@@ -6,7 +6,18 @@ kiosk's own time and event id, so a receiver can tell a late relay from a
 new fault and drop a duplicate after an agent crash.
 """
 
-from kiosk.seam import ButtonsState, DayFull, EventKind, HorizonFull, KioskEvent, LedgerError, PrinterState, open_reader
+from kiosk.seam import (
+    ButtonsState,
+    DayFull,
+    EventKind,
+    EventPayload,
+    HorizonFull,
+    KioskEvent,
+    LedgerError,
+    Payload,
+    PrinterState,
+    open_reader,
+)
 
 BATCH = 200
 # Relayed under their own kind, body as the ledger has it.
@@ -17,18 +28,26 @@ def relay_kind(event: KioskEvent) -> tuple[str, dict] | None:
     """The MQTT event (kind, body) for a kiosk ledger event, or None if it stays local.
 
     The body is the ledger's JSON for the event (the MQTT boundary) with the kiosk's id and time."""
-    payload = event.payload
-    body = {**event.data(), "kiosk_event_id": event.id, "kiosk_at": event.at.isoformat()}
+    relayed = _relayed_as(event.payload)
+    if relayed is None:
+        return None
+    kind, extra = relayed
+    return kind, {**event.data(), "kiosk_event_id": event.id, "kiosk_at": event.at.isoformat(), **extra}
+
+
+def _relayed_as(payload: Payload) -> tuple[str, dict] | None:
+    """The MQTT kind of a payload and what its body adds; None for what stays local (and for what
+    this agent cannot read: an UnknownEvent)."""
     if isinstance(payload, PrinterState):
-        return "printer_fault", {**body, "fault": payload.fault}
+        return "printer_fault", {"fault": payload.fault}
     if isinstance(payload, DayFull):
-        return "quota_exhausted", {**body, "scope": "day"}
+        return "quota_exhausted", {"scope": "day"}
     if isinstance(payload, HorizonFull):
-        return "quota_exhausted", {**body, "scope": "horizon"}
+        return "quota_exhausted", {"scope": "horizon"}
     if isinstance(payload, ButtonsState):
-        return "button_panel", {**body, "fault": payload.fault}
-    if event.kind in AS_THEY_ARE:
-        return str(event.kind), body
+        return "button_panel", {"fault": payload.fault}
+    if isinstance(payload, EventPayload) and payload.event_kind in AS_THEY_ARE:
+        return str(payload.event_kind), {}
     return None
 
 

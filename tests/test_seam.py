@@ -165,6 +165,7 @@ def test_relayed_bodies_are_the_ledgers_json_with_the_kiosks_id_and_time():
     assert relay_kind(event) == ("burst_alarm", {**WRITTEN_BY_THE_KIOSK["burst_alarm"], "kiosk_event_id": 9,
                                                  "kiosk_at": moment.isoformat()})
     assert relay_kind(KioskEvent(10, moment, UnknownEvent("a_later_kind", {}))) is None
+    assert relay_kind(KioskEvent(11, moment, parse_payload("burst_alarm", ["damaged"]))) is None
 
 
 def test_every_name_the_seam_exports_resolves():
