@@ -119,10 +119,13 @@ def cmd_status(args) -> int:
 
 
 def cmd_quota_set(args) -> int:
+    from kiosk.seam import open_requests
+
     cfg = _load(args, logs=False)
-    ledger, clock = _open_ledger(cfg)
-    service, day = _service(cfg, args.service), _date(args.date, clock.now())
-    taken = ledger.set_quota(service, day, args.value, clock.now())
+    with open_requests(cfg) as kiosk:
+        now = kiosk.now()
+        service, day = _service(cfg, args.service), _date(args.date, now)
+        taken = kiosk.set_quota(service, day, args.value, at=now)
     print(f"quota for {service.code} ({service.name}) on {day}: {args.value} ({taken} already issued)")
     return 0
 
