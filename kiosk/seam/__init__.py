@@ -1,4 +1,4 @@
-"""The kiosk as everything else sees it: the only module outside ``kiosk/`` may import from the kiosk.
+"""The kiosk as everything else sees it: code outside ``kiosk/`` imports from the kiosk only through this.
 
 The agent, the lobby, headquarters and tests of them import these names (``from kiosk.seam import
 LedgerReader``) and nothing else of the kiosk, so the kiosk's insides can change behind them.
