@@ -29,7 +29,7 @@ import time
 from edge_agent import health_sources as src
 from edge_agent.errors import AgentError
 from edge_agent.health_kiosk import KioskWatch, kiosk_health
-from edge_agent.schema import SCHEMA_VERSION
+from edge_agent.schema import SCHEMA_VERSION, Health
 from kiosk.seam import Config, Liveness, PrinterStatus, __version__
 
 SCHEMA = SCHEMA_VERSION  # the health body says which schema version it follows
@@ -84,7 +84,9 @@ def _boots(boots) -> dict:
 
 def _gather(name: str, source, unavailable: dict):
     try:
-        return source()
+        value = source()
+        Health.check(name, value)  # a value the schema would refuse costs its field only
+        return value
     except (src.Unavailable, AgentError) as exc:
         unavailable[name] = str(exc)
     except Exception as exc:  # noqa: BLE001 - a parser bug must cost one field, never the whole report

@@ -53,6 +53,12 @@ class Body:
             values[f.name] = decode(_hints(cls)[f.name], data[key], f"{where}.{key}")
         return cls(**values)
 
+    @classmethod
+    def check(cls, name: str, value) -> None:
+        """SchemaError naming both unless ``value`` (JSON-ready) fits the field ``name``: for a producer
+        that builds a body a field at a time."""
+        decode(_hints(cls)[name], value, f"{cls.__name__}.{name}")
+
     def to_json(self) -> bytes:
         return dump(self.to_dict())
 

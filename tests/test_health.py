@@ -365,3 +365,10 @@ def test_collects_from_this_machines_real_proc_and_sys(cfg):
     assert health["clock_synced"] in (True, False, None)
     assert health["mmc_errors"] is None or health["mmc_errors"]["count"] >= 0
     assert isinstance(health["collect_ms"], float)
+
+
+def test_a_source_value_the_schema_refuses_costs_that_field_only(cfg, monkeypatch):
+    monkeypatch.setattr(health_sources, "uptime_s", lambda host: "86523 s")  # a parser bug: text, not a number
+    health = collect_health(cfg, root=LAPTOP, run=FakeCommands())
+    assert health["uptime_s"] is None and health["load"] is not None
+    assert health["unavailable"]["uptime_s"] == "Health.uptime_s must be a whole number, got '86523 s'"
