@@ -23,104 +23,28 @@ the envelope, and :func:`parse` refuses a version newer than its own.
 """
 
 import dataclasses
-import enum
 import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
 from edge_agent.errors import SchemaError
 from edge_agent.schema_codec import Body, decode, dump, load, short, wire  # noqa: F401 (dump: for receivers)
+from edge_agent.states import (  # noqa: F401 (re-exported: receivers take them from here)
+    CauseCode,
+    LinkStatus,
+    OfficeStatus,
+    OutboxKind,
+    ProcessState,
+    QuotaScope,
+    ServiceState,
+    Severity,
+    TargetRole,
+    TargetState,
+)
 
 SCHEMA_VERSION = 1
 # The MQTT v5 user property on a message that waited in the outbox (the body says "historical": true).
 HISTORICAL_PROPERTY = ("historical", "1")
-
-
-# ---------------------------------------------------------------- states (closed sets: a new value is a new version)
-
-class TargetState(enum.StrEnum):
-    """A network target's state (edge_agent/network.py)."""
-
-    UNKNOWN = "unknown"  # nothing decided yet (just started)
-    UP = "up"
-    DEGRADED = "degraded"  # answers, but loses packets or is slow, or is flapping
-    DOWN = "down"
-    MAINTENANCE = "maintenance"  # announced by the centre: an outage is expected
-
-
-class TargetRole(enum.StrEnum):
-    GATEWAY = "gateway"
-    DNS = "dns"
-    CENTRAL = "central"
-    INTERNET = "internet"
-    OTHER = "other"
-
-
-class OfficeStatus(enum.StrEnum):
-    """The office's verdict over all targets, worst first."""
-
-    OUTAGE = "outage"
-    MAINTENANCE = "maintenance"
-    DEGRADED = "degraded"
-    UNKNOWN = "unknown"
-    OK = "ok"
-
-
-class ServiceState(enum.StrEnum):
-    """A kiosk service as the network allows it."""
-
-    STOPPED = "stopped"  # a target it needs is down
-    MAINTENANCE = "maintenance"
-    UNKNOWN = "unknown"
-    RUNNING = "running"
-
-
-class CauseCode(enum.StrEnum):
-    """The likeliest single cause of what is down."""
-
-    LOCAL_LINE = "local_line"
-    UPLINK = "uplink"
-    CENTRAL = "central"
-    DNS = "dns"
-    INTERNET = "internet"
-    CENTRAL_PARTIAL = "central_partial"
-    OTHER = "other"
-
-
-class Severity(enum.StrEnum):
-    """An announcement's severity on the lobby page."""
-
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-class ProcessState(enum.StrEnum):
-    """Whether the kiosk process runs (kiosk/liveness.py)."""
-
-    RUNNING = "running"
-    NOT_RUNNING = "not_running"
-    HUNG = "hung"
-
-
-class QuotaScope(enum.StrEnum):
-    DAY = "day"  # the last place of a day was taken
-    HORIZON = "horizon"  # no day within the booking horizon has room
-
-
-class LinkStatus(enum.StrEnum):
-    """The plain-text ``status`` topic (also the Last Will)."""
-
-    ONLINE = "online"
-    OFFLINE = "offline"
-
-
-class OutboxKind(enum.StrEnum):
-    """How the agent's disk outbox treats a message; not on the wire (the retain flag tells states)."""
-
-    EVENT = "event"  # never dropped
-    CHANGE = "change"  # a state change: never dropped
-    SAMPLE = "sample"  # a periodic reading: the oldest go first when the outbox is full
 
 
 # ---------------------------------------------------------------- the envelope
@@ -146,27 +70,96 @@ ENVELOPE_KEYS = frozenset(f.name for f in dataclasses.fields(Envelope)) | {"sche
 # ---------------------------------------------------------------- health
 
 @dataclass(frozen=True)
+class Software(Body):
+    antrean: str
+    python: str
+
+
+@dataclass(frozen=True)
+class ThrottleFlags(Body):
+    """The Pi firmware's throttling conditions (``vcgencmd get_throttled``)."""
+
+    under_voltage: bool
+    arm_freq_capped: bool
+    throttled: bool
+    soft_temp_limit: bool
+
+
+@dataclass(frozen=True)
+class Throttling(Body):
+    raw: str  # the firmware's bits in hex, e.g. "0x50000"
+    now: ThrottleFlags
+    since_boot: ThrottleFlags  # sticky until reboot: a weak power supply shows here first
+
+
+@dataclass(frozen=True)
+class Memory(Body):
+    total_bytes: int
+    available_bytes: int
+    used_percent: float
+
+
+@dataclass(frozen=True)
+class Disk(Body):
+    """The data partition's space."""
+
+    path: str
+    free_bytes: int
+    total_bytes: int
+    free_percent: float
+
+
+@dataclass(frozen=True)
+class DataMount(Body):
+    mount_point: str
+    device: str
+    fs: str
+    readonly: bool
+
+
+@dataclass(frozen=True)
+class MmcErrors(Body):
+    """SD/MMC fault lines in the kernel log."""
+
+    count: int
+    last: str | None
+    source: str  # /dev/kmsg or dmesg
+
+
+@dataclass(frozen=True)
+class Boots(Body):
+    """Unclean boots (power cuts) recorded by the agent."""
+
+    after_unclean: bool
+    unclean_total: int
+    unclean_30d: int
+    boots_recorded: int
+    agent_starts_this_boot: int | None
+
+
+@dataclass(frozen=True)
 class Health(Body):
     """``<base>/health``: the device and the kiosk. A source is null when missing here, with its reason
-    under the same key in ``unavailable``. Nested objects are given as dicts (keys in docs/mqtt.md)."""
+    under the same key in ``unavailable``. ``kiosk`` is what ``kiosk status`` shows (the kiosk's own
+    format, given as a dict; its keys are in docs/mqtt.md)."""
 
     TOPIC: ClassVar[str] = "health"
     schema: int
     collected_at: str
     alerts: tuple[str, ...]  # codes, worst first; an open set: new codes may come within a version
-    software: dict
+    software: Software
     system_boot_id: str | None
     uptime_s: int | None
     model: str | None
     cpu_temp_c: float | None
-    throttling: dict | None
-    load: tuple[float, ...] | None
-    memory: dict | None
-    disk: dict | None
-    data_mount: dict | None
-    mmc_errors: dict | None
+    throttling: Throttling | None
+    load: tuple[float, ...] | None  # 1, 5 and 15 minutes
+    memory: Memory | None
+    disk: Disk | None
+    data_mount: DataMount | None
+    mmc_errors: MmcErrors | None
     clock_synced: bool | None
-    boots: dict | None
+    boots: Boots | None
     kiosk: dict | None
     unavailable: dict[str, str]
     collect_ms: float
