@@ -289,7 +289,7 @@ def confirm_clock(clock: SafeClock, ledger) -> dict:
         now = clock.now()
         why = f"the clock is suspect for another reason: {clock.suspect_reason}" if clock.suspect else \
             "the clock is not suspect"
-        return {"ok": False, "outcome": Outcome.NOTHING_TO_CONFIRM.value, "now": _iso(now),
+        return {"ok": False, "outcome": Outcome.NOTHING_TO_CONFIRM, "now": _iso(now),
                 "message": f"nothing to confirm: {why}; the kiosk runs on {now:%Y-%m-%d %H:%M} and nothing "
                            "was changed"}
     verdict, was = clock.report()
@@ -299,7 +299,7 @@ def confirm_clock(clock: SafeClock, ledger) -> dict:
         ledger.set_latest_time(now, clock_record(clock, now), event)
     else:
         ledger.set_state("clock", clock_record(clock, now), now, event)
-    return {"ok": True, "outcome": Outcome.CONFIRMED.value, "now": event.now, "was": event.was}
+    return {"ok": True, "outcome": Outcome.CONFIRMED, "now": event.now, "was": event.was}
 
 
 def expire_confirmations(clock: SafeClock, ledger) -> None:

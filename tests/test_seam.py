@@ -17,7 +17,9 @@ from kiosk.seam import (
     PAYLOADS,
     BurstAlarm,
     ButtonsState,
+    ClockOutcome,
     ClockSuspect,
+    ClockVerdict,
     EventKind,
     KioskEvent,
     LedgerError,
@@ -144,6 +146,11 @@ def test_requests_without_a_running_kiosk_stay_queued_or_are_withdrawn(config, l
     assert ledger.requests(RequestKind.TEST_PRINT) and ledger.reprint_pending(ticket.id)
     assert ledger.requests(RequestKind.CLOCK_CONFIRM) == []  # never left for a kiosk to apply later
     assert ledger.quota(config.service("A"), MON) == 5
+
+
+def test_a_state_in_a_message_or_log_line_reads_as_the_string_it_was():
+    assert [f"{s}" for s in (TicketStatus.VOID, ClockOutcome.CONFIRMED, ClockVerdict.LEAP, RequestKind.REPRINT)] \
+        == ["void", "confirmed", "leap", "reprint"]
 
 
 def test_the_enums_are_the_strings_the_ledgers_sql_allows():

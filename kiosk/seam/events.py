@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 from typing import Any, ClassVar
 
-from kiosk.seam.states import ClockVerdict, PrinterStatus, RequestKind
+from kiosk.seam.states import ClockOutcome, ClockVerdict, PrinterStatus, RequestKind
 
 
 class EventKind(enum.StrEnum):
@@ -162,7 +162,7 @@ class RequestDone(EventPayload):
     ok: bool
     error: str | None = None
     printer: PrinterStatus | None = None
-    outcome: str | None = None
+    outcome: ClockOutcome | None = None
     now: str | None = None
     was: str | None = None
     message: str | None = None
@@ -285,4 +285,4 @@ def _date(value) -> dt.date:
 
 
 _PARSERS = ((dt.date, _date), (PrinterStatus, PrinterStatus), (ClockVerdict, ClockVerdict),
-            (RequestKind, RequestKind))
+            (ClockOutcome, ClockOutcome), (RequestKind, RequestKind))
