@@ -29,6 +29,7 @@ Status: ``<base>/status`` is "online" (retained, published on connect) or
 Will when the kiosk vanishes). See docs/mqtt.md for every topic.
 """
 
+import enum
 import logging
 import queue
 import re
@@ -70,6 +71,14 @@ _REFUSAL_FIX = {
 }
 RETAINED_FIX = ("it was published retained, so the broker (or a bridge at every reconnect) would replay it; "
                 "clear it with mosquitto_pub -r -n -t {topic} and send requests without -r")
+
+
+class Failure(enum.StrEnum):
+    """Why connects fail, for logging once per streak instead of at every retry."""
+
+    REFUSED = "refused"  # the broker answers and refuses (login)
+    HANDSHAKE = "handshake"  # TCP works, TLS or the MQTT handshake does not
+    UNREACHABLE = "unreachable"  # nothing answers at the port
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ class MqttLink:
         self._connects = 0
         self._connect_failures = 0
         self._max_packet: int | None = None  # the broker's Maximum Packet Size, from its CONNACK
-        self._failure: str | None = None  # kind of the current streak of failed connects
+        self._failure: Failure | None = None  # kind of the current streak of failed connects
         self.last_error: str | None = None
         # What callbacks report to the sender thread, in the order it happened.
         self._events: queue.SimpleQueue = queue.SimpleQueue()
@@ -267,7 +276,7 @@ class MqttLink:
             self._session = None
             self._connect_failures += 1
             self._set_probing(False)  # it answers and refuses: asking every second would only fill its log
-            self._report_failure("refused", logging.ERROR, "mqtt connection refused",
+            self._report_failure(Failure.REFUSED, logging.ERROR, "mqtt connection refused",
                                  {"reason": str(reason_code), "fix": fix})
             return
         self._forget_paho_queue()
@@ -302,12 +311,12 @@ class MqttLink:
             self.last_error = (f"the broker at {self._host}:{self._port} answers but the connection failed "
                                "(TLS or MQTT handshake); check [mqtt] tls, ca_file and port; messages wait in "
                                "the outbox")
-            self._report_failure("handshake", logging.WARNING, "mqtt handshake failed",
+            self._report_failure(Failure.HANDSHAKE, logging.WARNING, "mqtt handshake failed",
                                  {"broker": f"{self._host}:{self._port}"})
             return
         self._set_probing(True)
         self.last_error = f"cannot reach the broker at {self._host}:{self._port}; messages wait in the outbox"
-        self._report_failure("unreachable", logging.WARNING, "mqtt broker unreachable",
+        self._report_failure(Failure.UNREACHABLE, logging.WARNING, "mqtt broker unreachable",
                              {"broker": f"{self._host}:{self._port}"})
 
     def _port_answers(self) -> bool:
@@ -326,7 +335,7 @@ class MqttLink:
         low, high = (RECONNECT_PROBE_S, RECONNECT_PROBE_S) if probing else self._backoff
         self._client.reconnect_delay_set(low, high)
 
-    def _report_failure(self, kind: str, level: int, message: str, extra: dict) -> None:
+    def _report_failure(self, kind: Failure, level: int, message: str, extra: dict) -> None:
         # Log when the kind of failure changes, not at every retry of the back-off.
         log.log(level if kind != self._failure else logging.DEBUG, message, extra=extra)
         self._failure = kind
@@ -529,7 +538,7 @@ def _check_topic(body, attribute: str, name: str) -> None:
     """A schema body goes only to its own topic: the parser reads it back by the topic."""
     expected = getattr(type(body), attribute, None)
     if expected is not None and expected != name:
-        raise ValueError(f"a {type(body).__name__} goes to {expected!r}, not {name!r}")
+        raise ValueError(f"{type(body).__name__} bodies go to {expected!r}, not {name!r}")
 
 
 def _json_properties() -> Properties:

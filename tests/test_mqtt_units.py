@@ -117,3 +117,23 @@ def test_discovery_refuses_bad_ids_and_duplicate_keys():
         Discovery(unique_id="k1", name="K", topic_base=BASE, components=[paper, paper], sw_version="1")
     with pytest.raises(ValueError, match="at least one"):
         Discovery(unique_id="k1", name="K", topic_base=BASE, components=[], sw_version="1")
+
+
+def test_a_schema_body_goes_only_to_its_own_topic_and_is_stored_as_its_json(tmp_path):
+    from edge_agent import schema
+    from edge_agent.mqtt import MqttLink
+    from edge_agent.outbox import Outbox
+
+    outbox = Outbox(str(tmp_path / "outbox.sqlite3"))
+    link = MqttLink(host="127.0.0.1", port=1, client_id="serang-kota-kiosk-1", username=None, password=None,
+                    tls=None, keepalive_s=30, topic_base=BASE, outbox=outbox, dispatcher=None,
+                    kiosk_id="kiosk-1", office_id="serang-kota")  # never started: nothing is sent
+    with pytest.raises(ValueError, match="Announcement bodies go to 'announcement', not 'health'"):
+        link.state("health", schema.Announcement.none(), change=True)
+    with pytest.raises(ValueError, match="UncleanBoot bodies go to 'unclean_boot', not 'outage_started'"):
+        link.event("outage_started", schema.UncleanBoot("0c5e7f3a", "boot 0c5e7f3a ended without a clean shutdown"))
+    link.event("unclean_boot", schema.UncleanBoot("0c5e7f3a", "boot 0c5e7f3a ended without a clean shutdown"))
+    (item,) = outbox.pending(10)
+    assert (item.topic, item.kind) == (f"{BASE}/events/unclean_boot", schema.OutboxKind.EVENT)
+    assert list(item.body)[5:] == ["previous_boot_id", "reason"] and item.body["seq"] == 1
+    outbox.close()

@@ -12,6 +12,7 @@ lost packet must never look like an outage: the round fails only when the
 loss reaches ``Target.fail_loss`` (default 1.0, no reply at all).
 """
 
+import enum
 import ipaddress
 import math
 from dataclasses import asdict, dataclass
@@ -20,11 +21,22 @@ from urllib.parse import urlsplit
 from edge_agent.errors import AgentConfigError, AgentError
 from edge_agent.schema import TargetRole
 
+
+class ProbeKind(enum.StrEnum):
+    """A target's ``kind``: which probe runs it."""
+
+    ICMP = "icmp"
+    TCP = "tcp"
+    DNS = "dns"
+    HTTP = "http"
+
+
+ICMP, TCP, DNS, HTTP = ProbeKind
 PROBES = {
-    "icmp": "edge_agent.probes.icmp:probe",
-    "tcp": "edge_agent.probes.tcp:probe",
-    "dns": "edge_agent.probes.dns:probe",
-    "http": "edge_agent.probes.http:probe",
+    ICMP: "edge_agent.probes.icmp:probe",
+    TCP: "edge_agent.probes.tcp:probe",
+    DNS: "edge_agent.probes.dns:probe",
+    HTTP: "edge_agent.probes.http:probe",
 }
 ROLES = tuple(TargetRole)
 # Requests per round, their spacing and per-request timeout when the target
@@ -39,10 +51,10 @@ ROLES = tuple(TargetRole)
 # has no answer after 0.5 s (a hedged request). Every failing round then
 # ends within 3 s (plus RESOLVE_BUDGET_S for a host given by name), which
 # keeps outage confirmation under 20 s (see edge_agent.network).
-DEFAULT_COUNT = {"icmp": 20, "dns": 5, "tcp": 3, "http": 2}
-DEFAULT_SPACING_S = {"icmp": 0.05, "dns": 0.2, "tcp": 0.2, "http": 0.5}
-DEFAULT_TIMEOUT_S = {"icmp": 1.0, "dns": 1.0, "tcp": 2.0, "http": 2.5}
-DEFAULT_PORT = {"tcp": None, "dns": 53}
+DEFAULT_COUNT = {ICMP: 20, DNS: 5, TCP: 3, HTTP: 2}
+DEFAULT_SPACING_S = {ICMP: 0.05, DNS: 0.2, TCP: 0.2, HTTP: 0.5}
+DEFAULT_TIMEOUT_S = {ICMP: 1.0, DNS: 1.0, TCP: 2.0, HTTP: 2.5}
+DEFAULT_PORT = {TCP: None, DNS: 53}
 # A host given by name is resolved by edge_agent.probes.resolve within this
 # long (four queries 0.3 s apart), on top of the round's own budget.
 RESOLVE_BUDGET_S = 1.5
@@ -82,7 +94,7 @@ class Target:
     """One thing to probe. Zero or None fields take the kind's default (see ``DEFAULT_*``)."""
 
     name: str
-    kind: str  # icmp | tcp | dns | http
+    kind: ProbeKind | str  # icmp | tcp | dns | http (a config string works)
     role: str = "other"  # gateway | dns | central | internet | other
     host: str = ""  # icmp/tcp: the host; dns: the resolver's address
     port: int | None = None  # tcp (required); dns (53)
@@ -115,7 +127,7 @@ class Target:
     @property
     def host_name(self) -> str:
         """The host the probe sends to: ``host``, or the URL's host for http."""
-        if self.kind == "http":
+        if self.kind == HTTP:
             return urlsplit(self.url).hostname or ""
         return self.host
 
@@ -133,13 +145,13 @@ def _problems(t: Target, kind_ok: bool) -> list[str]:
     problems = []
     if t.role not in ROLES:
         problems.append(f"{where}: role {t.role!r} is unknown; use one of: {', '.join(ROLES)}")
-    if t.kind in ("icmp", "tcp", "dns") and not t.host:
+    if t.kind in (ICMP, TCP, DNS) and not t.host:
         problems.append(f"{where}: a {t.kind} target needs host, e.g. host = \"10.0.0.1\"")
-    if t.kind == "tcp" and not t.port:
+    if t.kind == TCP and not t.port:
         problems.append(f"{where}: a tcp target needs port, e.g. port = 443")
-    if t.kind == "dns" and not t.query_name:
+    if t.kind == DNS and not t.query_name:
         problems.append(f"{where}: a dns target needs query_name, e.g. query_name = \"siak.example.go.id\"")
-    if t.kind == "http" and not t.url.startswith(("http://", "https://")):
+    if t.kind == HTTP and not t.url.startswith(("http://", "https://")):
         problems.append(f"{where}: url {t.url!r} must start with http:// or https://")
     if not (isinstance(t.count, int) and 1 <= t.count <= 50):
         problems.append(f"{where}: count {t.count!r} must be a whole number from 1 to 50")
