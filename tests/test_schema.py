@@ -129,3 +129,15 @@ def test_a_receiver_imports_the_schema_without_paho_or_the_kiosk():
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('paho', 'kiosk', 'lobby', 'common')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_schemas_copies_of_other_vocabularies_match_their_owners():
+    """The schema may not import the kiosk, so it spells the kiosk's liveness states again; the agent's
+    config spells the probe kinds and roles again. Here they are held together."""
+    from edge_agent import config
+    from edge_agent.probes import ProbeKind
+    from kiosk.seam import Liveness
+
+    assert [s.value for s in schema.ProcessState] == [s.value for s in Liveness]
+    assert tuple(config.ROLES) == tuple(schema.TargetRole)
+    assert tuple(config.KINDS) == tuple(ProbeKind)
