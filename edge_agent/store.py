@@ -12,6 +12,7 @@ import os
 import threading
 
 from common import db
+from edge_agent.schema import Severity
 from lobby import state as lobby_state
 
 SCHEMA = """
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS staff_sessions (
     expires_at REAL NOT NULL             -- epoch s
 );
 """
-SEVERITIES = ("info", "warning", "critical")  # as edge_agent.commands
+SEVERITIES = tuple(Severity)
 
 
 class AgentStore:
