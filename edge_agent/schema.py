@@ -491,7 +491,10 @@ class DiscoveryConfig(Body):
 
 @dataclass(frozen=True)
 class Message:
-    """One message as a receiver got it: where from, its envelope (None for status and discovery), its body."""
+    """One message as a receiver got it: where from, its envelope (None for status and discovery), its body.
+
+    For the discovery config ``kiosk_id`` is Home Assistant's device id (``<office>-<kiosk>``) and
+    ``office_id`` is empty: its topic names no office."""
 
     topic: str
     office_id: str
