@@ -11,19 +11,18 @@ import datetime as dt
 import os
 import sqlite3
 
-from edge_agent.store import read_announcement
+from edge_agent.seam import read_announcement, read_network
 from kiosk.errors import KioskError
-from kiosk.ledger import Ledger
 from kiosk.liveness import Liveness, Reading, read_liveness
 from kiosk.state import service_status
 from lobby import texts
-from lobby.state import read_network
 
 PROMISES = ("available", "full", "unknown")  # states that send a visitor to the kiosk for a ticket
 
 
-def build_status(kiosk, lobby, now_s: float, liveness: Reading | None = None) -> dict:
-    """``liveness``: a reading the caller took (the app keeps a liveness.Watch); else one look now."""
+def build_status(kiosk, lobby, now_s: float, ledger, liveness: Reading | None = None) -> dict:
+    """``ledger``: a callable giving the ledger, read-only (opened at the first call: lobby.db.ledger);
+    ``liveness``: a reading the caller took (the app keeps a liveness.Watch); else one look now."""
     tz = kiosk.tz
     now = dt.datetime.fromtimestamp(now_s, tz)
     network, written, problem = read_network(lobby.agent_data_dir)
@@ -31,7 +30,7 @@ def build_status(kiosk, lobby, now_s: float, liveness: Reading | None = None) ->
     verdict = network["verdict"] if network else {}
     targets = network.get("targets", {}) if network else {}
     announcement = _announcement(lobby.agent_data_dir, now)
-    counts, counts_error = _counts(kiosk, now)
+    counts, counts_error = _counts(kiosk, ledger, now)
     machine = _machine(liveness or read_liveness(kiosk.data_dir, kiosk.heartbeat_stale_s))
     services = [_service(s, counts, verdict, targets, announcement, now) for s in kiosk.services]
     if machine["down"]:
@@ -65,16 +64,12 @@ def _no_tickets(service: dict) -> dict:
     return {**service, "state": "kiosk_down", **texts.service_kiosk_down()}
 
 
-def _counts(kiosk, now: dt.datetime) -> tuple[dict, str | None]:
+def _counts(kiosk, ledger, now: dt.datetime) -> tuple[dict, str | None]:
     path = kiosk.ledger_path
     if not os.path.exists(path):
         return {}, f"ledger {path} does not exist yet: has the kiosk run?"
     try:
-        ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
-        try:
-            return {s["code"]: s for s in service_status(kiosk, ledger, now)}, None
-        finally:
-            ledger.close()
+        return {s["code"]: s for s in service_status(kiosk, ledger(), now)}, None
     except (KioskError, sqlite3.Error) as exc:
         return {}, f"ledger {path} cannot be read: {exc}"
 

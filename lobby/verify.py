@@ -10,9 +10,8 @@ import sqlite3
 from flask import Blueprint, current_app, render_template, request
 
 from kiosk.errors import KioskError, TicketNotFound
-from kiosk.ledger import Ledger
 from kiosk.signing import KEY_BYTES, KEY_FILE, SignatureError, verify_payload
-from lobby import texts
+from lobby import db, texts
 
 bp = Blueprint("verify", __name__)
 MAX_CODE_CHARS = 200
@@ -56,13 +55,8 @@ def _ledger_check(kiosk, fields: dict) -> dict:
     ticket = {"service": fields["service"], "service_name": _service_name(kiosk, fields["service"]),
               "day": texts.day_id(fields["service_day"]), "number": fields["number"],
               "label": f"{fields['service']}-{fields['number']:03d}"}
-    path = kiosk.ledger_path
     try:
-        ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
-        try:
-            status = ledger.find(fields["service"], fields["service_day"], fields["number"]).status
-        finally:
-            ledger.close()
+        status = db.ledger().find(fields["service"], fields["service_day"], fields["number"]).status
     except TicketNotFound:
         return {**_bad("missing", "Tanda tangan asli, tetapi tiket ini tidak ada di buku antrean kios. "
                                   "Laporkan ke teknisi."), "ticket": ticket}
