@@ -3,7 +3,7 @@
 import os
 from dataclasses import dataclass
 
-from edge_agent.config import agent_data_dir  # one rule for where the agent keeps its files
+from edge_agent.seam import agent_data_dir  # one rule for where the agent keeps its files
 from kiosk import config as kconfig
 from kiosk.config import Key
 from kiosk.errors import ConfigError
