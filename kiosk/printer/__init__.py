@@ -5,10 +5,9 @@ A backend only moves bytes; what a ticket looks like is decided in
 laptop never needs pyusb or a serial port to run the kiosk.
 """
 
-import enum
-
 from common.backends import load_backend
 from kiosk.printer.errors import PrinterError, UnknownBackend
+from kiosk.seam.states import PrinterStatus  # a state readers see too: defined at the seam
 
 BACKENDS = {
     "serial": "kiosk.printer.serialport:SerialPrinter",
@@ -18,20 +17,6 @@ BACKENDS = {
     "dummy": "kiosk.printer.dummy:DummyPrinter",
     "sim": "kiosk.printer.sim:SimPrinter",
 }
-
-
-class PrinterStatus(str, enum.Enum):
-    OK = "ok"
-    PAPER_NEAR_END = "paper_near_end"  # a warning: still prints
-    PAPER_OUT = "paper_out"
-    COVER_OPEN = "cover_open"
-    OFFLINE = "offline"
-    ERROR = "error"
-    UNKNOWN = "unknown"  # the printer does not answer status; we try to print
-
-    @property
-    def can_print(self) -> bool:
-        return self in (PrinterStatus.OK, PrinterStatus.PAPER_NEAR_END, PrinterStatus.UNKNOWN)
 
 
 class Printer:
