@@ -10,8 +10,7 @@ import time
 from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from kiosk.errors import KioskError
-from kiosk.liveness import Watch
+from kiosk.seam import KioskError, Watch
 from lobby import auth, db, staff, verify, views
 from lobby import config as lconfig
 

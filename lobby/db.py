@@ -18,7 +18,7 @@ import sqlite3
 from flask import Flask, abort, current_app, g
 
 from edge_agent.seam import AgentStore
-from kiosk.ledger import Ledger
+from kiosk.seam import LedgerReader, RequestsClient, open_reader, open_requests
 
 log = logging.getLogger("lobby")
 
@@ -45,26 +45,25 @@ def ledger_made() -> bool:
     return os.path.exists(current_app.config["KIOSK"].ledger_path)
 
 
-def ledger() -> Ledger:
+def ledger() -> LedgerReader:
     """The kiosk's ledger for this request, read-only; raises KioskError or sqlite3.Error when it
     cannot be read (each page says so in its own way)."""
     if "ledger" not in g:
-        kiosk = current_app.config["KIOSK"]
-        g.ledger = Ledger(kiosk.ledger_path, kiosk.office_id, kiosk.tz, readonly=True)
+        g.ledger = open_reader(current_app.config["KIOSK"])
     return g.ledger
 
 
-def ledger_for_writing() -> Ledger:
-    """The kiosk's ledger for a staff action's write (today's quota), opened like :func:`ledger`."""
-    if "ledger_rw" not in g:
-        kiosk = current_app.config["KIOSK"]
-        g.ledger_rw = Ledger(kiosk.ledger_path, kiosk.office_id, kiosk.tz)
-    return g.ledger_rw
+def requests() -> RequestsClient:
+    """The kiosk's ledger for a staff action's write (today's quota), opened like :func:`ledger`;
+    it stamps the write with the kiosk's clock read on the app's clock."""
+    if "requests" not in g:
+        g.requests = open_requests(current_app.config["KIOSK"], system=current_app.config["CLOCK"])
+    return g.requests
 
 
 def close(exc: BaseException | None = None) -> None:
     """At the end of every request (teardown): close what it opened, whatever happened."""
-    for name in ("ledger", "ledger_rw", "store"):
+    for name in ("ledger", "requests", "store"):
         handle = g.pop(name, None)
         if handle is not None:
             handle.close()

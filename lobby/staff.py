@@ -10,8 +10,7 @@ import re
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
 from edge_agent.seam import SEVERITIES, read_announcement
-from kiosk.clock import ledger_clock
-from kiosk.errors import KioskError
+from kiosk.seam import KioskError
 from lobby import auth, db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -107,9 +106,9 @@ def quota():
     new = _whole(request.form.get("quota", ""))
     if not db.ledger_made():
         abort(503, description=f"Buku antrean {kiosk.ledger_path} belum ada: apakah kios sudah berjalan?")
-    ledger = db.ledger_for_writing()
+    ledger = db.requests()  # the one write a reader of the kiosk makes here
     # The kiosk's clock, not the system's: a clock leapt ahead must not move the ledger's time.
-    at = ledger_clock(kiosk, ledger, system=current_app.config["CLOCK"]).now()
+    at = ledger.now()
     current = ledger.quota(service, at.date())
     if new >= current:
         abort(400, description=f"Kuota baru {new} tidak lebih kecil dari kuota hari ini {current}; di sini kuota "

@@ -12,9 +12,7 @@ import os
 import sqlite3
 
 from edge_agent.seam import read_announcement, read_network
-from kiosk.errors import KioskError
-from kiosk.liveness import Liveness, Reading, read_liveness
-from kiosk.state import service_status
+from kiosk.seam import KioskError, Liveness, Reading, read_liveness
 from lobby import texts
 
 PROMISES = ("available", "full", "unknown")  # states that send a visitor to the kiosk for a ticket
@@ -69,7 +67,7 @@ def _counts(kiosk, ledger, now: dt.datetime) -> tuple[dict, str | None]:
     if not os.path.exists(path):
         return {}, f"ledger {path} does not exist yet: has the kiosk run?"
     try:
-        return {s["code"]: s for s in service_status(kiosk, ledger(), now)}, None
+        return {s["code"]: s for s in ledger().service_status(now)}, None
     except (KioskError, sqlite3.Error) as exc:
         return {}, f"ledger {path} cannot be read: {exc}"
 

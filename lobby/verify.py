@@ -9,8 +9,7 @@ import sqlite3
 
 from flask import Blueprint, current_app, render_template, request
 
-from kiosk.errors import KioskError, TicketNotFound
-from kiosk.signing import KEY_BYTES, KEY_FILE, SignatureError, verify_payload
+from kiosk.seam import KEY_BYTES, KEY_FILE, KioskError, SignatureError, TicketNotFound, TicketStatus, verify_payload
 from lobby import db, texts
 
 bp = Blueprint("verify", __name__)
@@ -63,7 +62,7 @@ def _ledger_check(kiosk, fields: dict) -> dict:
     except (KioskError, sqlite3.Error) as exc:
         return {"genuine": False, "verdict": "unavailable", "title": "TIDAK DAPAT DIPERIKSA",
                 "detail": f"Buku antrean tidak dapat dibaca: {exc}", "ticket": ticket}
-    if status == "void":
+    if status == TicketStatus.VOID:
         return {**_bad("void", "Tiket ini asli tetapi sudah dibatalkan (void)."), "ticket": ticket}
     return {"genuine": True, "verdict": "genuine", "title": "ASLI / GENUINE",
             "detail": "Dikeluarkan oleh kios ini dan tercatat di buku antrean.", "ticket": ticket}

@@ -10,8 +10,8 @@ from test_lobby_support import NOW, lobby_config, network_body, put_network, see
 from werkzeug.security import generate_password_hash
 
 from edge_agent.seam import AgentStore, read_announcement, read_network, write_network
-from kiosk.errors import ConfigError
 from kiosk.ledger import Ledger
+from kiosk.seam import ConfigError
 from kiosk.signing import ticket_payload
 from lobby import config as lconfig
 from lobby import create_app

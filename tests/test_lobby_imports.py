@@ -4,7 +4,6 @@ what a request opens (ledger, agent store) is closed when the request ends."""
 import ast
 import os
 import pathlib
-import sqlite3
 import subprocess
 import sys
 
@@ -79,16 +78,18 @@ def app(make_config):
     return create_app({"KIOSK": lobby_config(make_config), "SECRET_KEY": "test", "TESTING": True})
 
 
-def test_a_request_opens_each_handle_once_and_closes_it_at_teardown(app):
+def test_a_request_opens_each_handle_once_and_closes_it_at_teardown(app, monkeypatch):
     seed_ledger(app.config["KIOSK"], 1)
+    closed = []
     with app.app_context():
-        store, ledger = db.store(), db.ledger()
-        assert db.store() is store and db.ledger() is ledger
-    for handle in (store, ledger):
-        with pytest.raises(sqlite3.ProgrammingError):  # closed
-            handle._db.execute("SELECT 1")
+        handles = [db.store(), db.ledger(), db.requests()]
+        assert [db.store(), db.ledger(), db.requests()] == handles  # the same ones, opened once
+        for handle in handles:
+            monkeypatch.setattr(handle, "close", lambda h=handle, close=handle.close: (closed.append(h), close()))
+        assert closed == []
+    assert sorted(map(id, closed)) == sorted(map(id, handles))
     with app.app_context():
-        assert db.store() is not store
+        assert db.store() is not handles[0]
 
 
 def test_the_screen_opens_no_store(app):
