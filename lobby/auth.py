@@ -5,8 +5,8 @@ hash-password``); there is no default password, and without a hash the
 staff pages say how to set one. Every POST carries the session's CSRF
 token, compared in constant time.
 
-Failed logins and open sessions live in the agent's store (SQLite,
-``edge_agent.store``), not in memory: a restart neither forgets failures
+Failed logins and open sessions live in the agent's store
+(``agent.sqlite3``, opened per request by ``lobby.db``), not in memory: a restart neither forgets failures
 nor revives a session, and every process and thread serving the lobby
 counts against the same limit. The signed cookie only carries a random
 session id; logging out deletes it from the store, so a copied cookie is

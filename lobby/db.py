@@ -6,8 +6,8 @@ that needs neither opens nothing, a store that cannot be opened fails only the r
 and no SQLite connection outlives its request (one held open would hold back the kiosk's
 checkpoints). Each of waitress's threads has its own request, so its own connections.
 
-Every other lobby module imports this one and it imports none of them: the lobby's modules form
-a tree, not a cycle.
+It imports no other lobby module, so the pages, the login and the app factory can all import it
+without importing one another: the lobby's imports form a tree (tests/test_lobby_imports.py).
 """
 
 import datetime as dt
