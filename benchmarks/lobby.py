@@ -26,10 +26,10 @@ from conftest import BASE_TOML  # noqa: E402
 from liveness_support import kiosk_alive  # noqa: E402
 from test_lobby_support import LOBBY_TOML, NOW, network_body, seed_ledger  # noqa: E402
 
+from edge_agent.seam import write_network  # noqa: E402
 from kiosk import config as kconfig  # noqa: E402
 from lobby import create_app  # noqa: E402
 from lobby.serve import LobbyServer  # noqa: E402
-from lobby.state import write_network  # noqa: E402
 
 
 def pct(values, q):

@@ -23,11 +23,11 @@ from edge_agent.handlers import Handlers
 from edge_agent.health_kiosk import KioskWatch
 from edge_agent.kiosk_events import KioskFollower, relay_kind
 from edge_agent.network import DOWN, NetworkMonitor, Policy, iso
+from edge_agent.network_file import write_network
 from edge_agent.outages import OutageLog
 from edge_agent.probes import Target
 from edge_agent.store import AgentStore
 from kiosk.seam import Config
-from lobby import state as lobby_state
 
 log = logging.getLogger("edge_agent")
 EVENT_POLL_S = 1.0  # how soon a kiosk fault is relayed
@@ -117,7 +117,7 @@ class Agent:
         report = self.monitor.run_round()
         starts = self.outages.record_round(report)
         message = report.message()
-        lobby_state.write_network(self.config.data_dir, message.to_dict())  # every round: its age is "stale"
+        write_network(self.config.data_dir, message.to_dict())  # every round: its age is "stale"
         for transition in report.transitions:
             self._outage_event(transition, report.verdict, starts)
         self.publish_state("network", message, change=bool(report.transitions) or force)

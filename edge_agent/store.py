@@ -12,8 +12,8 @@ import os
 import threading
 
 from common import db
+from edge_agent.network_file import clean_text, report_once, time_problem
 from edge_agent.schema import Severity
-from lobby import state as lobby_state
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
@@ -139,7 +139,7 @@ def read_announcement(data_dir: str) -> dict | None:
         return None
     announcement, problems = check_announcement(row[0])
     for problem in problems:
-        lobby_state.report_once(f"{path}: {problem}")
+        report_once(f"{path}: {problem}")
     return announcement
 
 
@@ -166,7 +166,7 @@ def check_announcement(stored: str) -> tuple[dict | None, list[str]]:
             out[key] = _clean_text(value[key], key, problems)
     until = value.get("until")
     if until is not None:
-        problem = lobby_state.time_problem(until)
+        problem = time_problem(until)
         if problem:
             problems.append(f"the announcement's until {_short(until)} {problem}; shown without an end time")
         else:
@@ -175,7 +175,7 @@ def check_announcement(stored: str) -> tuple[dict | None, list[str]]:
 
 
 def _clean_text(text: str, name: str, problems: list) -> str:
-    clean = lobby_state.clean_text(text)
+    clean = clean_text(text)
     if clean != text:
         problems.append(f"the announcement's {name} {_short(text)} holds lone surrogates; shown as U+FFFD")
     return clean

@@ -5,7 +5,7 @@ import getpass
 import logging
 import sys
 
-from kiosk.errors import ConfigError
+from kiosk.seam import ConfigError
 
 
 def main(argv=None) -> int:

@@ -1,18 +1,17 @@
-"""The Flask app factory. Nothing here runs at import: config, files and clocks are read in create_app."""
+"""The Flask app factory. Nothing here runs at import: config, files and clocks are read in create_app;
+the ledger and the agent's store are opened per request (lobby.db)."""
 
 import datetime as dt
 import logging
 import os
 import sqlite3
-import threading
 import time
 
-from flask import Flask, abort, current_app, render_template
+from flask import Flask, render_template
 from werkzeug.exceptions import HTTPException
 
-from edge_agent.store import AgentStore
-from kiosk.errors import KioskError
-from lobby import auth
+from kiosk.seam import KioskError, Watch
+from lobby import auth, db, staff, verify, views
 from lobby import config as lconfig
 
 log = logging.getLogger("lobby")
@@ -41,15 +40,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
                       PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=auth.SESSION_HOURS),
                       MAX_CONTENT_LENGTH=MAX_BODY_BYTES, MAX_FORM_MEMORY_SIZE=MAX_BODY_BYTES, MAX_FORM_PARTS=20)
-    app.extensions["lobby_store"] = _StoreSlot(app.config["LOBBY"].agent_data_dir)
-    app.extensions["lobby_limiter"] = auth.LoginLimiter(lobby_store, app.config["CLOCK"])
+    app.extensions["lobby_limiter"] = auth.LoginLimiter(db.store, app.config["CLOCK"])
+    # Kept across requests: it follows the heartbeat on the monotonic clock, so a step of the system
+    # clock is not taken for a hung kiosk. Judged on the real clock, as the heartbeat's mtime is, never
+    # on CLOCK (what the screen shows, which tests set).
+    kiosk = app.config["KIOSK"]
+    app.extensions["kiosk_watch"] = Watch(kiosk.data_dir, kiosk.heartbeat_stale_s)
+    db.init_app(app)
     _register(app)
     return app
 
 
 def _register(app: Flask) -> None:
-    from lobby import staff, verify, views
-
     app.register_blueprint(views.bp)
     app.register_blueprint(verify.bp)
     app.register_blueprint(staff.bp)
@@ -82,31 +84,3 @@ def _storage_error(exc: Exception):
     message = (f"Data tidak dapat dibaca atau disimpan saat ini ({exc}); tidak ada yang diubah. Coba lagi sebentar "
                "lagi; jika berulang, periksa disk dan log. / Storage is unavailable now; nothing was changed.")
     return render_template("error.html", code=503, name="Service Unavailable", message=message), 503
-
-
-class _StoreSlot:
-    """The agent's store, opened at first use (a page that needs none still works without it)."""
-
-    def __init__(self, data_dir: str):
-        self.data_dir, self.store, self.lock = data_dir, None, threading.Lock()
-
-    def get(self) -> AgentStore:
-        with self.lock:
-            if self.store is None:
-                self.store = AgentStore(self.data_dir)
-            return self.store
-
-
-def lobby_store() -> AgentStore:
-    """The agent's store for this request; 503 naming the file and the cause when it cannot be opened."""
-    slot = current_app.extensions["lobby_store"]
-    try:
-        return slot.get()
-    except (OSError, sqlite3.Error) as exc:
-        log.error("the agent's store in %s cannot be opened: %s", slot.data_dir, exc)
-        abort(503, description=f"Penyimpanan agen {slot.data_dir}/agent.sqlite3 tidak dapat dibuka ({exc}); "
-                               "periksa izin berkas dan ruang disk. / The agent's store cannot be opened.")
-
-
-def now(app) -> dt.datetime:
-    return dt.datetime.fromtimestamp(app.config["CLOCK"](), app.config["KIOSK"].tz)

@@ -5,8 +5,8 @@ hash-password``); there is no default password, and without a hash the
 staff pages say how to set one. Every POST carries the session's CSRF
 token, compared in constant time.
 
-Failed logins and open sessions live in the agent's store (SQLite,
-``edge_agent.store``), not in memory: a restart neither forgets failures
+Failed logins and open sessions live in the agent's store
+(``agent.sqlite3``, opened per request by ``lobby.db``), not in memory: a restart neither forgets failures
 nor revives a session, and every process and thread serving the lobby
 counts against the same limit. The signed cookie only carries a random
 session id; logging out deletes it from the store, so a copied cookie is
@@ -24,6 +24,7 @@ from flask import abort, current_app, redirect, request, session, url_for
 from werkzeug.security import check_password_hash
 
 from common.durable import create_once, remove_orphans, write_atomic
+from lobby import db
 
 ACCOUNT = "staff"  # the one staff account: its password is [lobby] staff_password_hash
 MAX_FAILURES_PER_CLIENT = 5
@@ -39,7 +40,7 @@ class LoginLimiter:
 
     def __init__(self, store, clock, per_client: int = MAX_FAILURES_PER_CLIENT,
                  per_account: int = MAX_FAILURES_PER_ACCOUNT, window_s: float = FAILURE_WINDOW_S):
-        self.store, self.clock = store, clock  # store: a callable giving the AgentStore
+        self.store, self.clock = store, clock  # store: a callable giving the request's AgentStore
         self.per_client, self.per_account, self.window_s = per_client, per_account, window_s
 
     def begin(self, client: str) -> tuple[int | None, int]:
@@ -104,9 +105,7 @@ def password_ok(password: str) -> bool:
 def staff_required(view):
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        from lobby.app import lobby_store
-
-        if not session_open(lobby_store(), current_app.config["CLOCK"]()):
+        if not session_open(db.store(), db.clock()):
             session.pop("sid", None)
             return redirect(url_for("staff.login"))
         return view(*args, **kwargs)

@@ -5,9 +5,8 @@ from dataclasses import dataclass
 
 from common import tables
 from common.tables import Key
-from edge_agent.config import agent_data_dir  # one rule for where the agent keeps its files
-from kiosk import config as kconfig
-from kiosk.errors import ConfigError
+from edge_agent.seam import agent_data_dir  # one rule for where the agent keeps its files
+from kiosk.seam import Config, ConfigError, load_config
 
 LOBBY = {
     "host": Key("str", "127.0.0.1"),
@@ -38,13 +37,13 @@ class LobbyConfig:
     agent_data_dir: str
 
 
-def load(path: str | None, env=None) -> tuple[kconfig.Config, LobbyConfig]:
+def load(path: str | None, env=None) -> tuple[Config, LobbyConfig]:
     """The kiosk's config and the lobby's, from one file; raise ConfigError listing every fault."""
-    kiosk = kconfig.load(path, env=os.environ if env is None else env)
+    kiosk = load_config(path, env=os.environ if env is None else env)
     return kiosk, from_kiosk_config(kiosk)
 
 
-def from_kiosk_config(kiosk: kconfig.Config) -> LobbyConfig:
+def from_kiosk_config(kiosk: Config) -> LobbyConfig:
     raw = kiosk.other.get("lobby", {})
     if not isinstance(raw, dict):
         raise LobbyConfigError([f"lobby = {raw!r} must be a table; write it as [lobby]"])

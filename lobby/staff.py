@@ -5,20 +5,15 @@ the error page names the value and the fix.
 """
 
 import datetime as dt
-import os
 import re
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 
-from edge_agent.store import read_announcement
-from kiosk.clock import ledger_clock
-from kiosk.errors import KioskError
-from kiosk.ledger import Ledger
-from lobby import auth
-from lobby.app import lobby_store, now
+from edge_agent.seam import SEVERITIES, read_announcement
+from kiosk.seam import KioskError
+from lobby import auth, db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-SEVERITIES = ("info", "warning", "critical")  # as edge_agent.commands
 QUOTA_DIGITS = re.compile(r"[0-9]{1,6}")  # ASCII only: int() would also take '²' or '٣' and choke on 5,000 digits
 MAX_TEXT_CHARS = 280
 NOT_SET = ("Login staf belum diaktifkan: lobby.staff_password_hash belum diisi. Buat hash dengan "
@@ -44,7 +39,7 @@ def login():
     limiter.end(attempt, ok)
     if not ok:
         return render_template("login.html", error="Kata sandi salah. / Wrong password."), 401
-    auth.start_session(lobby_store(), current_app.config["CLOCK"]())
+    auth.start_session(db.store(), db.clock())
     return redirect(url_for("staff.home"))
 
 
@@ -59,7 +54,7 @@ def _too_many(wait: int):
 
 @bp.post("/logout")
 def logout():
-    auth.end_session(lobby_store())
+    auth.end_session(db.store())
     return redirect(url_for("lobby.index"))
 
 
@@ -80,7 +75,7 @@ def announce():
                                f"/ The text is {len(text)} characters; give 1 to {MAX_TEXT_CHARS}.")
     if severity not in SEVERITIES:
         abort(400, description=f"Tingkat {severity!r} tidak dikenal; pilih salah satu dari {', '.join(SEVERITIES)}.")
-    value = {"text": text, "severity": severity, "announced_at": now(current_app).isoformat(timespec="seconds"),
+    value = {"text": text, "severity": severity, "announced_at": db.now().isoformat(timespec="seconds"),
              "by": "staff"}
     until = _until(request.form.get("until", "").strip())
     if until:
@@ -93,7 +88,7 @@ def announce():
 @bp.post("/clear")
 @auth.staff_required
 def clear():
-    lobby_store().delete("announcement")
+    db.store().delete("announcement")
     flash("Pengumuman dihapus. / Announcement cleared.")
     return redirect(url_for("staff.home"))
 
@@ -109,17 +104,19 @@ def quota():
         abort(400, description=f"Layanan {code!r} tidak ada; pilih salah satu dari "
                                f"{', '.join(s.code for s in kiosk.services)}.")
     new = _whole(request.form.get("quota", ""))
-    with _ledger() as ledger:
-        # The kiosk's clock, not the system's: a clock leapt ahead must not move the ledger's time.
-        at = ledger_clock(kiosk, ledger, system=current_app.config["CLOCK"]).now()
-        current = ledger.quota(service, at.date())
-        if new >= current:
-            abort(400, description=f"Kuota baru {new} tidak lebih kecil dari kuota hari ini {current}; di sini kuota "
-                                   f"hanya dapat diturunkan (isi angka di bawah {current}).")
-        try:
-            ledger.set_quota(service, at.date(), new, at)
-        except KioskError as exc:
-            abort(400, description=f"Kuota tidak diubah: {exc}")
+    if not db.ledger_made():
+        abort(503, description=f"Buku antrean {kiosk.ledger_path} belum ada: apakah kios sudah berjalan?")
+    ledger = db.requests()  # the one write a reader of the kiosk makes here
+    # The kiosk's clock, not the system's: a clock leapt ahead must not move the ledger's time.
+    at = ledger.now()
+    current = ledger.quota(service, at.date())
+    if new >= current:
+        abort(400, description=f"Kuota baru {new} tidak lebih kecil dari kuota hari ini {current}; di sini kuota "
+                               f"hanya dapat diturunkan (isi angka di bawah {current}).")
+    try:
+        ledger.set_quota(service, at.date(), new, at)
+    except KioskError as exc:
+        abort(400, description=f"Kuota tidak diubah: {exc}")
     flash(f"Kuota {service.code} hari ini sekarang {new}. / Today's quota for {service.code} is now {new}.")
     return redirect(url_for("staff.home"))
 
@@ -141,7 +138,7 @@ def _until(text: str) -> str | None:
         hhmm = dt.time.fromisoformat(text)
     except ValueError:
         abort(400, description=f"Waktu {text!r} tidak dikenal; tulis JJ:MM, misalnya 12:00 (atau kosongkan).")
-    at = now(current_app)
+    at = db.now()
     until = dt.datetime.combine(at.date(), hhmm.replace(second=0, microsecond=0), at.tzinfo)
     if until <= at:
         abort(400, description=f"Waktu {text} sudah lewat (sekarang {at:%H:%M}); isi waktu yang akan datang.")
@@ -149,7 +146,7 @@ def _until(text: str) -> str | None:
 
 
 def _put(value: dict) -> None:
-    lobby_store().put("announcement", value)
+    db.store().put("announcement", value)
 
 
 def _announcement() -> dict | None:
@@ -157,28 +154,11 @@ def _announcement() -> dict | None:
     return read_announcement(current_app.config["LOBBY"].agent_data_dir)
 
 
-class _ledger:
-    def __enter__(self):
-        kiosk = current_app.config["KIOSK"]
-        path = kiosk.ledger_path
-        if not os.path.exists(path):
-            abort(503, description=f"Buku antrean {path} belum ada: apakah kios sudah berjalan?")
-        self.ledger = Ledger(path, kiosk.office_id, kiosk.tz)
-        return self.ledger
-
-    def __exit__(self, *exc):
-        self.ledger.close()
-
-
 def _quotas() -> list[dict]:
     kiosk = current_app.config["KIOSK"]
-    path = kiosk.ledger_path
-    today = now(current_app).date()
-    if not os.path.exists(path):
+    today = db.now().date()
+    if not db.ledger_made():
         return [{"code": s.code, "name": s.name, "quota": None, "taken": None} for s in kiosk.services]
-    ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
-    try:
-        return [{"code": s.code, "name": s.name, "quota": ledger.quota(s, today), "taken": ledger.taken(s.code, today)}
-                for s in kiosk.services]
-    finally:
-        ledger.close()
+    ledger = db.ledger()
+    return [{"code": s.code, "name": s.name, "quota": ledger.quota(s, today), "taken": ledger.taken(s.code, today)}
+            for s in kiosk.services]

@@ -8,22 +8,33 @@ or hung issues nothing, so then no service promises a ticket.
 """
 
 import datetime as dt
+import enum
 import os
 import sqlite3
 
-from edge_agent.store import read_announcement
-from kiosk.errors import KioskError
-from kiosk.ledger import Ledger
-from kiosk.liveness import Liveness, Reading, read_liveness
-from kiosk.state import service_status
+from edge_agent.seam import read_announcement, read_network
+from kiosk.seam import KioskError, Liveness, Reading, read_liveness
 from lobby import texts
-from lobby.state import read_network
-
-PROMISES = ("available", "full", "unknown")  # states that send a visitor to the kiosk for a ticket
 
 
-def build_status(kiosk, lobby, now_s: float, liveness: Reading | None = None) -> dict:
-    """``liveness``: a reading the caller took (the app keeps a liveness.Watch); else one look now."""
+class CardState(enum.StrEnum):
+    """What a service's card says (``services[].state`` in ``/api/status``, the card's CSS class)."""
+    AVAILABLE = "available"
+    FULL = "full"  # today is full: the card names the next day with room
+    UNKNOWN = "unknown"  # the counts cannot be read now
+    STOPPED = "stopped"  # a network outage blocks the service
+    MAINTENANCE = "maintenance"
+    KIOSK_DOWN = "kiosk_down"  # the kiosk is not running or hung: no number can be taken
+
+    @property
+    def sends_to_kiosk(self) -> bool:
+        """Whether the card sends a visitor to the kiosk for a ticket."""
+        return self in (CardState.AVAILABLE, CardState.FULL, CardState.UNKNOWN)
+
+
+def build_status(kiosk, lobby, now_s: float, ledger, liveness: Reading | None = None) -> dict:
+    """``ledger``: a callable giving the ledger, read-only (opened at the first call: lobby.db.ledger);
+    ``liveness``: a reading the caller took (the app keeps a liveness.Watch); else one look now."""
     tz = kiosk.tz
     now = dt.datetime.fromtimestamp(now_s, tz)
     network, written, problem = read_network(lobby.agent_data_dir)
@@ -31,7 +42,7 @@ def build_status(kiosk, lobby, now_s: float, liveness: Reading | None = None) ->
     verdict = network["verdict"] if network else {}
     targets = network.get("targets", {}) if network else {}
     announcement = _announcement(lobby.agent_data_dir, now)
-    counts, counts_error = _counts(kiosk, now)
+    counts, counts_error = _counts(kiosk, ledger, now)
     machine = _machine(liveness or read_liveness(kiosk.data_dir, kiosk.heartbeat_stale_s))
     services = [_service(s, counts, verdict, targets, announcement, now) for s in kiosk.services]
     if machine["down"]:
@@ -60,21 +71,17 @@ def _machine(reading: Reading) -> dict:
 
 def _no_tickets(service: dict) -> dict:
     """A service card that no longer sends visitors to a kiosk that cannot issue."""
-    if service["state"] not in PROMISES:
+    if not service["state"].sends_to_kiosk:
         return service  # stopped or under maintenance: it promises nothing already
-    return {**service, "state": "kiosk_down", **texts.service_kiosk_down()}
+    return {**service, "state": CardState.KIOSK_DOWN, **texts.service_kiosk_down()}
 
 
-def _counts(kiosk, now: dt.datetime) -> tuple[dict, str | None]:
+def _counts(kiosk, ledger, now: dt.datetime) -> tuple[dict, str | None]:
     path = kiosk.ledger_path
     if not os.path.exists(path):
         return {}, f"ledger {path} does not exist yet: has the kiosk run?"
     try:
-        ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
-        try:
-            return {s["code"]: s for s in service_status(kiosk, ledger, now)}, None
-        finally:
-            ledger.close()
+        return {s["code"]: s for s in ledger().service_status(now)}, None
     except (KioskError, sqlite3.Error) as exc:
         return {}, f"ledger {path} cannot be read: {exc}"
 
@@ -106,19 +113,19 @@ def _service(service, counts, verdict, targets, announcement, now) -> dict:
     blocked = net.get("blocked_by", [])
     if net.get("status") == "stopped":
         since = _earliest(targets, blocked)
-        out.update(state="stopped", since=_iso(since, now.tzinfo))
+        out.update(state=CardState.STOPPED, since=_iso(since, now.tzinfo))
         out.update(texts.service_stopped(_hhmm(since, now)))
     elif net.get("status") == "maintenance":
         until = _maintenance_until(targets, blocked, announcement)
-        out.update(state="maintenance", until=_iso(until, now.tzinfo))
+        out.update(state=CardState.MAINTENANCE, until=_iso(until, now.tzinfo))
         out.update(texts.service_maintenance(_hhmm(until, now)))
     elif count is None:
-        out.update(state="unknown", **texts.service_unknown())
+        out.update(state=CardState.UNKNOWN, **texts.service_unknown())
     elif count["today_open"]:
-        out.update(state="available", **texts.service_available(count["remaining_today"]))
+        out.update(state=CardState.AVAILABLE, **texts.service_available(count["remaining_today"]))
     else:
         nxt = dt.date.fromisoformat(count["next_free_day"]) if count["next_free_day"] else None
-        out.update(state="full", **texts.service_full(nxt))
+        out.update(state=CardState.FULL, **texts.service_full(nxt))
     return out
 
 

@@ -4,18 +4,36 @@ Staff scan the QR with a phone and paste (or open) the code. The kiosk's
 key (``<data_dir>/ticket.key``) is only read here, never created.
 """
 
+import enum
 import os
 import sqlite3
 
 from flask import Blueprint, current_app, render_template, request
 
-from kiosk.errors import KioskError, TicketNotFound
-from kiosk.ledger import Ledger
-from kiosk.signing import KEY_BYTES, KEY_FILE, SignatureError, verify_payload
-from lobby import texts
+from kiosk.seam import KEY_BYTES, KEY_FILE, KioskError, SignatureError, TicketNotFound, TicketStatus, verify_payload
+from lobby import db, texts
 
 bp = Blueprint("verify", __name__)
 MAX_CODE_CHARS = 200
+
+
+class TicketCheck(enum.StrEnum):
+    """What ``/verify`` found (``data-verdict`` on the page)."""
+    GENUINE = "genuine"  # signed by this kiosk's key, in its ledger, not void
+    FORGED = "forged"  # not a code this kiosk's key signed
+    OTHER = "other"  # a genuine code of another office or kiosk
+    MISSING = "missing"  # signed by this kiosk, yet not in its ledger
+    VOID = "void"
+    UNAVAILABLE = "unavailable"  # the key or the ledger cannot be read now: nothing was judged
+
+    @property
+    def title(self) -> str:
+        return TITLES[self]
+
+
+TITLES = {TicketCheck.GENUINE: "ASLI / GENUINE", TicketCheck.FORGED: "PALSU / BUKAN DARI KIOS INI",
+          TicketCheck.OTHER: "BUKAN DARI KIOS INI", TicketCheck.MISSING: "TIDAK TERCATAT",
+          TicketCheck.VOID: "DIBATALKAN / VOID", TicketCheck.UNAVAILABLE: "TIDAK DAPAT DIPERIKSA"}
 
 
 @bp.get("/verify")
@@ -30,25 +48,25 @@ def verify_page():
 def check_code(kiosk, code: str) -> dict:
     """``{"genuine": bool, "verdict": ..., "title": ..., "detail": ...}`` for one QR payload."""
     if len(code) > MAX_CODE_CHARS:
-        return _bad("forged", f"kode terlalu panjang ({len(code)} karakter); kode tiket Antrean di bawah "
+        return _result(TicketCheck.FORGED, f"kode terlalu panjang ({len(code)} karakter); kode tiket Antrean di bawah "
                               f"{MAX_CODE_CHARS} karakter")
     if not code.isascii() or not code.isprintable():
         # A genuine code is printable ASCII; anything else cannot even be compared with a signature.
         odd = next(c for c in code if not (c.isascii() and c.isprintable()))
-        return _bad("forged", f"Kode berisi karakter {ascii(odd)} yang tidak ada di kode tiket Antrean "
-                              f"(hanya huruf, angka dan titik dua).")
+        return _result(TicketCheck.FORGED, f"Kode berisi karakter {ascii(odd)} yang tidak ada di kode tiket "
+                                           f"Antrean (hanya huruf, angka dan titik dua).")
     key, problem = _key(kiosk.data_dir)
     if key is None:
-        return {"genuine": False, "verdict": "unavailable", "title": "TIDAK DAPAT DIPERIKSA", "detail": problem}
+        return _result(TicketCheck.UNAVAILABLE, problem)
     try:
         fields = verify_payload(key, code)
     except SignatureError as exc:
-        return _bad("forged", f"Tanda tangan tidak cocok dengan kunci kios ini. ({exc})")
+        return _result(TicketCheck.FORGED, f"Tanda tangan tidak cocok dengan kunci kios ini. ({exc})")
     except ValueError:
-        return _bad("forged", "Kode tidak dapat dibaca sebagai tiket Antrean.")
+        return _result(TicketCheck.FORGED, "Kode tidak dapat dibaca sebagai tiket Antrean.")
     if (fields["office_id"], fields["kiosk_id"]) != (kiosk.office_id, kiosk.id):
-        return _bad("other", f"Tiket dari {fields['office_id']}/{fields['kiosk_id']}, bukan dari "
-                             f"{kiosk.office_id}/{kiosk.id}.")
+        return _result(TicketCheck.OTHER, f"Tiket dari {fields['office_id']}/{fields['kiosk_id']}, bukan dari "
+                                          f"{kiosk.office_id}/{kiosk.id}.")
     return _ledger_check(kiosk, fields)
 
 
@@ -56,29 +74,21 @@ def _ledger_check(kiosk, fields: dict) -> dict:
     ticket = {"service": fields["service"], "service_name": _service_name(kiosk, fields["service"]),
               "day": texts.day_id(fields["service_day"]), "number": fields["number"],
               "label": f"{fields['service']}-{fields['number']:03d}"}
-    path = kiosk.ledger_path
     try:
-        ledger = Ledger(path, kiosk.office_id, kiosk.tz, readonly=True)
-        try:
-            status = ledger.find(fields["service"], fields["service_day"], fields["number"]).status
-        finally:
-            ledger.close()
+        status = db.ledger().find(fields["service"], fields["service_day"], fields["number"]).status
     except TicketNotFound:
-        return {**_bad("missing", "Tanda tangan asli, tetapi tiket ini tidak ada di buku antrean kios. "
-                                  "Laporkan ke teknisi."), "ticket": ticket}
+        return _result(TicketCheck.MISSING, "Tanda tangan asli, tetapi tiket ini tidak ada di buku antrean kios. "
+                                            "Laporkan ke teknisi.", ticket)
     except (KioskError, sqlite3.Error) as exc:
-        return {"genuine": False, "verdict": "unavailable", "title": "TIDAK DAPAT DIPERIKSA",
-                "detail": f"Buku antrean tidak dapat dibaca: {exc}", "ticket": ticket}
-    if status == "void":
-        return {**_bad("void", "Tiket ini asli tetapi sudah dibatalkan (void)."), "ticket": ticket}
-    return {"genuine": True, "verdict": "genuine", "title": "ASLI / GENUINE",
-            "detail": "Dikeluarkan oleh kios ini dan tercatat di buku antrean.", "ticket": ticket}
+        return _result(TicketCheck.UNAVAILABLE, f"Buku antrean tidak dapat dibaca: {exc}", ticket)
+    if status == TicketStatus.VOID:
+        return _result(TicketCheck.VOID, "Tiket ini asli tetapi sudah dibatalkan (void).", ticket)
+    return _result(TicketCheck.GENUINE, "Dikeluarkan oleh kios ini dan tercatat di buku antrean.", ticket)
 
 
-def _bad(verdict: str, detail: str) -> dict:
-    titles = {"forged": "PALSU / BUKAN DARI KIOS INI", "other": "BUKAN DARI KIOS INI",
-              "missing": "TIDAK TERCATAT", "void": "DIBATALKAN / VOID"}
-    return {"genuine": False, "verdict": verdict, "title": titles[verdict], "detail": detail}
+def _result(verdict: TicketCheck, detail: str, ticket: dict | None = None) -> dict:
+    result = {"genuine": verdict is TicketCheck.GENUINE, "verdict": verdict, "title": verdict.title, "detail": detail}
+    return result if ticket is None else {**result, "ticket": ticket}
 
 
 def _key(data_dir: str) -> tuple[bytes | None, str | None]:

@@ -2,27 +2,16 @@
 
 from flask import Blueprint, current_app, jsonify, render_template
 
-from kiosk.liveness import Watch
+from lobby import db
 from lobby.status import build_status
 
 bp = Blueprint("lobby", __name__)
 
 
 def current_status() -> dict:
-    app = current_app
-    kiosk = app.config["KIOSK"]
-    return build_status(kiosk, app.config["LOBBY"], app.config["CLOCK"](), _kiosk_watch(app).read())
-
-
-def _kiosk_watch(app) -> Watch:
-    # One per app, kept across requests: it follows the heartbeat on the monotonic clock, so a step of
-    # the system clock is not taken for a hung kiosk. Judged on the real clock, as the heartbeat's mtime
-    # is, never on CLOCK (what the screen shows, which tests set).
-    watch = app.extensions.get("kiosk_watch")
-    if watch is None:
-        kiosk = app.config["KIOSK"]
-        watch = app.extensions.setdefault("kiosk_watch", Watch(kiosk.data_dir, kiosk.heartbeat_stale_s))
-    return watch
+    config = current_app.config
+    watch = current_app.extensions["kiosk_watch"]
+    return build_status(config["KIOSK"], config["LOBBY"], db.clock(), db.ledger, watch.read())
 
 
 @bp.get("/")

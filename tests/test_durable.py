@@ -151,7 +151,7 @@ def test_lobby_secret_too_short_to_be_a_key_is_replaced_whole(tmp_path):
 def test_network_state_is_replaced_never_rewritten_in_place(tmp_path):
     """network.json is rewritten every round: atomic, but deliberately not flushed (SD wear)."""
     calls = trace(tmp_path, python(f"""
-        from lobby.state import write_network
+        from edge_agent.seam import write_network
         for round in range(3):
             write_network({str(tmp_path)!r}, {{"round": round, "verdict": {{}}}})"""))
     assert placement_problems(calls, tmp_path / "network.json", durable=False) == []

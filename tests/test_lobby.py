@@ -9,13 +9,12 @@ from liveness_support import kiosk_alive
 from test_lobby_support import NOW, lobby_config, network_body, put_network, seed_ledger
 from werkzeug.security import generate_password_hash
 
-from edge_agent.store import AgentStore, read_announcement
-from kiosk.errors import ConfigError
+from edge_agent.seam import AgentStore, read_announcement, read_network, write_network
 from kiosk.ledger import Ledger
+from kiosk.seam import ConfigError
 from kiosk.signing import ticket_payload
 from lobby import config as lconfig
 from lobby import create_app
-from lobby.state import read_network, write_network
 
 PASSWORD = "rahasia-kantor-42"
 PW_HASH = generate_password_hash(PASSWORD)

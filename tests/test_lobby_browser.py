@@ -8,7 +8,7 @@ from browser import page  # noqa: F401  (the fixture)
 from liveness_support import kiosk_alive
 from test_lobby_support import NOW, lobby_config, put_network, seed_ledger
 
-from edge_agent.store import AgentStore
+from edge_agent.seam import AgentStore
 from lobby import create_app
 from lobby.serve import LobbyServer
 

@@ -16,10 +16,9 @@ from liveness_support import kiosk_alive
 from test_lobby import PASSWORD, PW_HASH, Clock, csrf_of, login
 from test_lobby_support import LOBBY_TOML, NOW, lobby_config, network_body, seed_ledger
 
-from edge_agent.store import AgentStore, read_announcement
+from edge_agent.seam import AgentStore, read_announcement, write_network
 from lobby import create_app
 from lobby.serve import LobbyServer
-from lobby.state import write_network
 
 PAGES = ("/", "/api/status", "/healthz", "/staff")
 PER_CLIENT, PER_ACCOUNT = 5, 10  # failed logins in 5 minutes, docs/lobby.md

@@ -5,9 +5,9 @@ import os
 
 from conftest import JAKARTA, at
 
+from edge_agent.seam import write_network
 from kiosk.ledger import Ledger
 from kiosk.signing import load_or_create_key, ticket_payload
-from lobby.state import write_network
 
 NOW = at("2026-11-23 09:00")  # a Monday, office open
 LOBBY_TOML = """

@@ -1,5 +1,9 @@
 """``network.json``: the agent's latest network state, handed to the lobby page through a file.
 
+The agent's side of the file, since the agent writes it; the lobby reaches it only through
+``edge_agent.seam``. The checks of untrusted text below serve the agent's store too (the announcement
+the lobby shows), which is why they live here and not in the lobby.
+
 The agent calls :func:`write_network` after every probe round with the
 same body it publishes as the retained MQTT ``network`` state (``started``,
 ``ended``, ``targets``, ``verdict``). The write is atomic (``common.durable.write_atomic``:
@@ -24,7 +28,7 @@ import re
 
 from common.durable import write_atomic
 
-log = logging.getLogger("lobby")
+log = logging.getLogger("lobby")  # what it reports, it reports for the page
 NETWORK_FILE = "network.json"
 # The instants every time zone can still show: one outside overflows datetime in the page's conversions.
 FIRST_SHOWABLE = dt.datetime(1, 1, 2, tzinfo=dt.timezone.utc)
