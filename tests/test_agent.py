@@ -14,8 +14,8 @@ import sys
 import threading
 
 import pytest
-from broker import Broker, Collector, Requester, base, wait_until
-from conftest import FakeSystemClock, at
+from support import FakeSystemClock, at, wait_until
+from support.broker import Broker, Collector, Requester, base
 
 from edge_agent import config as aconfig
 from edge_agent.agent import Agent

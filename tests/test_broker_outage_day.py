@@ -37,8 +37,8 @@ import time
 from collections import Counter
 
 import pytest
-from broker import Broker, Collector
-from outage_lab import (
+from support.broker import Broker, Collector
+from support.outage_lab import (
     COMPRESSION,
     DEFAULT_INTERVALS,
     DEFAULT_OUTBOX,

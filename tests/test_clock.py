@@ -4,7 +4,7 @@ and test_clock_steps.py, the kiosk-level behaviour in test_kiosk.py."""
 import datetime as dt
 
 import pytest
-from conftest import JAKARTA, FakeSystemClock, at
+from support import JAKARTA, FakeSystemClock, at
 
 from kiosk.clock import SafeClock, Verdict, confirm_clock, expire_confirmations, take_confirmations
 from kiosk.config import Service

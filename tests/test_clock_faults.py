@@ -19,7 +19,7 @@ import time
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import need
+from support import need
 from test_power_cut import CONFIG, PAYLOAD
 
 from kiosk.ledger import Ledger

@@ -19,7 +19,7 @@ import time
 import types
 
 import pytest
-from conftest import need
+from support import need
 from test_clock_faults import JAKARTA, LIBFAKETIME, high_water, paper_days, real_now, tickets
 from test_power_cut import CONFIG
 

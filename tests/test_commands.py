@@ -4,7 +4,7 @@ import datetime as dt
 import json
 
 import pytest
-from broker import Broker, Requester, make_link
+from support.broker import Broker, Requester, make_link
 
 from edge_agent.commands import MAX_PAYLOAD_BYTES, MAX_QUOTA, MAX_REQUEST_AGE_S, CommandDispatcher, validate
 from edge_agent.errors import CommandError

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 
 import pytest
-from broker import Requester, base
+from support.broker import Requester, base
 from test_agent import agent, bodies, broker, central, configs, kiosk, kiosk_clock, watch  # noqa: F401 (fixtures)
 
 from edge_agent.agent import Agent

@@ -14,8 +14,9 @@ import time
 
 import jinja2
 import pytest
-from broker import Broker, Collector, base, wait_until
-from liveness_support import kiosk_alive
+from support import wait_until
+from support.broker import Broker, Collector, base
+from support.liveness import kiosk_alive
 from test_health import LAPTOP, pi_health
 
 from edge_agent import config as aconfig

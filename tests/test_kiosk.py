@@ -4,8 +4,8 @@ import datetime as dt
 import threading
 
 import pytest
-from conftest import JAKARTA, FakeSystemClock, at
 from gpiozero.pins.mock import MockFactory
+from support import JAKARTA, FakeSystemClock, at
 
 from kiosk.app import build_kiosk
 from kiosk.buttons import ButtonSpec, LedMode

@@ -5,9 +5,9 @@ import sqlite3
 import tempfile
 
 import pytest
-from conftest import JAKARTA, at
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import JAKARTA, at
 
 from kiosk import servicedays
 from kiosk.config import Calendar, Service

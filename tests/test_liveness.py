@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from broker import Broker, Collector, base, wait_until
-from liveness_support import kiosk_alive
+from support import wait_until
+from support.broker import Broker, Collector, base
+from support.liveness import kiosk_alive
 from test_power_cut import CONFIG
 
 from edge_agent import config as aconfig

@@ -3,7 +3,7 @@
 import datetime as dt
 import os
 
-from conftest import JAKARTA, at
+from support import JAKARTA, at
 
 from kiosk.ledger import Ledger
 from kiosk.signing import load_or_create_key, ticket_payload

@@ -11,9 +11,8 @@ and ``ip netns`` (CI has both); skipped elsewhere with the reason.
 
 from types import SimpleNamespace
 
-import netns
 import pytest
-from conftest import need
+from support import need, netns
 
 from edge_agent.network import DEGRADED, DOWN, UP, NetworkMonitor, Policy
 from edge_agent.outages import OutageLog

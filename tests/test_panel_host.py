@@ -9,7 +9,7 @@ import tty
 import pytest
 from button_panel import protocol
 from button_panel.panel import Panel
-from conftest import FakeSystemClock, at
+from support import FakeSystemClock, at
 
 from kiosk.app import build_kiosk
 from kiosk.buttons import ButtonError, ButtonSpec, LedMode

@@ -7,8 +7,8 @@ emulator decoded from the bytes it received.
 import time
 
 import pytest
-from conftest import FakeSystemClock, at
 from escpos_emulator import Emulator, PtyLink, TcpLink
+from support import FakeSystemClock, at
 
 from kiosk.app import build_kiosk
 from kiosk.printer import PrinterStatus

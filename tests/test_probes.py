@@ -7,9 +7,8 @@ import threading
 import time
 from types import SimpleNamespace
 
-import netns
 import pytest
-from conftest import need
+from support import need, netns
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.probes import ProbeResult, Target, run_probe
