@@ -21,9 +21,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, "..", "tests"), HERE]
 
 from _common import machine  # noqa: E402
-from browser import ARGS, CHROMIUM, VIEWPORT  # noqa: E402
+from support.browser import ARGS, CHROMIUM, VIEWPORT  # noqa: E402
 from conftest import BASE_TOML  # noqa: E402
-from liveness_support import kiosk_alive  # noqa: E402
+from support.liveness import kiosk_alive  # noqa: E402
 from test_lobby_support import LOBBY_TOML, NOW, network_body, seed_ledger  # noqa: E402
 
 from kiosk import config as kconfig  # noqa: E402

@@ -16,11 +16,11 @@ import time
 import uuid
 
 # Variables of the caller's environment that would reconfigure the child or speak for another process.
-FOREIGN = ("KIOSK_", "AGENT_", "NOTIFY_", "WATCHDOG_")
+FOREIGN = ("KIOSK_", "AGENT_", "ESCPOS_", "NOTIFY_", "WATCHDOG_")
 
 
 def clean_env(**extra) -> dict:
-    """This process's environment without KIOSK_*, AGENT_*, NOTIFY_* and WATCHDOG_* variables."""
+    """This process's environment without KIOSK_*, AGENT_*, ESCPOS_*, NOTIFY_* and WATCHDOG_* variables."""
     return {**{k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}, **extra}
 
 
