@@ -14,7 +14,7 @@ import time
 
 import pytest
 from escpos_emulator import Emulator, PtyLink
-from test_power_cut import CONFIG
+from support.config import process_config, toml
 
 from kiosk import config as kconfig
 from kiosk import lock, servicedays
@@ -28,11 +28,8 @@ REPRINTS = 8
 
 
 def config_text(tmp_path, port: str, baud: int = BAUD, stale_s: int = STALE_S) -> str:
-    text = CONFIG.format(data_dir=tmp_path, quota=50)
-    file_printer = f'backend = "file"\npath = "{tmp_path}/printer.out"\ncreate = true\n'
-    assert file_printer in text
-    text = text.replace(file_printer, f'backend = "serial"\nserial_port = "{port}"\nbaud_rate = {baud}\n')
-    return text.replace("[office]", f"heartbeat_stale_s = {stale_s}\n[office]", 1)
+    serial = {"backend": "serial", "serial_port": port, "baud_rate": baud}
+    return toml({**process_config(tmp_path, 50), "heartbeat_stale_s": stale_s, "printer": serial})
 
 
 def owe_reprints(cfg, n: int) -> None:

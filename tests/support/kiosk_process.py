@@ -117,9 +117,10 @@ class Process:
     def pid(self) -> int:
         return self.proc.pid
 
-    def log(self, tail: int = 3000) -> str:
-        """What it wrote to stderr so far (the last ``tail`` characters)."""
-        return b"".join(self.lines).decode(errors="replace")[-tail:]
+    def log(self, tail: int | None = 3000) -> str:
+        """What it wrote to stderr so far (the last ``tail`` characters; None: all of it)."""
+        text = b"".join(self.lines).decode(errors="replace")
+        return text if tail is None else text[-tail:]
 
     def settle(self, timeout_s: float = 60.0) -> bool:
         """True once ready; False if it ended (or hung) before it."""
