@@ -15,12 +15,11 @@ import threading
 
 import pytest
 from support import FakeSystemClock, at, wait_until
-from support.broker import Broker, Collector, Requester, base
+from support.broker import Collector, Requester, base
 
 from edge_agent import config as aconfig
 from edge_agent.agent import Agent
 from edge_agent.store import read_announcement
-from kiosk.app import build_kiosk
 from kiosk.printer import PrinterStatus
 from kiosk.printer.decode import decode
 
@@ -59,13 +58,6 @@ class Central:
 
 
 @pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
 def central():
     c = Central()
     yield c
@@ -87,11 +79,8 @@ def kiosk_clock():
 
 
 @pytest.fixture
-def kiosk(configs, kiosk_clock):
-    k = build_kiosk(configs[0], system_clock=kiosk_clock, monotonic=kiosk_clock.monotonic)
-    k.start()
-    yield k
-    k.stop()
+def kiosk(configs, kiosk_clock, kiosks):
+    return kiosks(configs[0], worker=True, system_clock=kiosk_clock, monotonic=kiosk_clock.monotonic)
 
 
 @pytest.fixture
@@ -101,13 +90,6 @@ def agent(configs, kiosk, kiosk_clock):
     assert a.link.wait_connected(10)
     yield a
     a.close()
-
-
-@pytest.fixture
-def watch(broker):
-    c = Collector(broker, "technician", [f"{BASE}/#"])
-    yield c
-    c.close()
 
 
 @pytest.fixture

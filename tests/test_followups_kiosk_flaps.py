@@ -12,7 +12,7 @@ import pytest
 from support import FakeSystemClock, at
 from support.broker import base
 from support.liveness import kiosk_alive
-from test_agent import broker, central, configs  # noqa: F401 (fixtures)
+from test_agent import central, configs  # noqa: F401 (fixtures)
 
 from edge_agent.agent import Agent
 
@@ -22,7 +22,7 @@ CRASHES = 20
 
 
 @pytest.fixture
-def watch(broker):  # noqa: F811
+def watch(broker):
     from support.broker import Collector
 
     c = Collector(broker, "technician", [f"{BASE}/events/#"])

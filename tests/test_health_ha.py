@@ -15,7 +15,7 @@ import time
 import jinja2
 import pytest
 from support import wait_until
-from support.broker import Broker, Collector, base
+from support.broker import Collector, base
 from support.liveness import kiosk_alive
 from test_health import LAPTOP, pi_health
 
@@ -94,13 +94,6 @@ def test_numeric_sensors_keep_history(cfg):
 
 
 # ---------------------------------------------------------------- a short printer fault, through the agent
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
 
 def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_config, broker, tmp_path):
     secret = tmp_path / "mqtt.secret"

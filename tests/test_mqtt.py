@@ -24,13 +24,6 @@ BASE = base()
 EVENTS = f"{BASE}/events/#"
 
 
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
 def body_of(message) -> dict:
     return json.loads(message.payload)
 
