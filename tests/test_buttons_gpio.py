@@ -9,11 +9,11 @@ factories too, where presses arrive on gpiozero's callback thread.
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory
+from support import wait_until
 
 from kiosk.buttons import ButtonError, ButtonSpec, LedMode, UnknownBackend, make_button_source
 from kiosk.buttons.gpio import GpioButtons
@@ -47,15 +47,6 @@ class FakeClock:
 
     def __call__(self):
         return self.now
-
-
-def wait_until(predicate, timeout=TIMEOUT, step=0.01):
-    """Poll ``predicate`` until true or the deadline; for output pins, which have no event to await."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        pause.wait(step)
 
 
 @pytest.fixture
@@ -167,7 +158,7 @@ def test_fast_blink_toggles_the_pin(factory, source):
     pin = factory.pin("GPIO27")
     pin.clear_states()
     source.set_led("A", LedMode.FAST)
-    wait_until(lambda: len(pin.states) >= 5)  # start state + on, off, on, off
+    wait_until(lambda: len(pin.states) >= 5, TIMEOUT, what="five pin states")  # start state + on, off, on, off
     assert [s.state for s in pin.states[:5]] == [False, True, False, True, False]
     assert all(s.timestamp >= 0.1 for s in pin.states[2:5])  # 0.15 s per phase, loosely
     source.set_led("A", LedMode.OFF)
@@ -178,7 +169,7 @@ def test_slow_blink_toggles_the_pin(factory, source):
     pin = factory.pin("GPIO27")
     pin.clear_states()
     source.set_led("A", LedMode.SLOW)
-    wait_until(lambda: len(pin.states) >= 3)  # on, then off after about a second
+    wait_until(lambda: len(pin.states) >= 3, TIMEOUT, what="three pin states")  # on, then off after about a second
     assert [s.state for s in pin.states[:3]] == [False, True, False]
     assert pin.states[2].timestamp >= 0.9
     source.set_led("A", LedMode.ON)  # stops the blink thread before lighting

@@ -112,9 +112,9 @@ def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_co
             watch.wait_for(lambda ms: bool(ms), what="the first health")
             started = time.monotonic()
             kiosk.printer.state = PrinterStatus.PAPER_OUT  # a roll changed in a hurry: out, then back
-            _wait(lambda: kiosk.printer_status is PrinterStatus.PAPER_OUT)
+            wait_until(lambda: kiosk.printer_status is PrinterStatus.PAPER_OUT, 5, what="the kiosk seeing paper out")
             kiosk.printer.state = PrinterStatus.OK
-            _wait(lambda: kiosk.printer_status is PrinterStatus.OK)
+            wait_until(lambda: kiosk.printer_status is PrinterStatus.OK, 5, what="the kiosk seeing the paper back")
 
             def fault_shown(ms):
                 last = json.loads(ms[-1].payload)["kiosk"]
@@ -132,7 +132,3 @@ def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_co
             runner.join(10)
             kiosk.stop()
             watch.close()
-
-
-def _wait(condition, timeout_s=5.0):
-    wait_until(condition, timeout_s, what="the kiosk seeing the printer change")

@@ -9,7 +9,7 @@ import tty
 import pytest
 from button_panel import protocol
 from button_panel.panel import Panel
-from support import FakeSystemClock, at
+from support import FakeSystemClock, at, wait_until
 
 from kiosk.app import build_kiosk
 from kiosk.buttons import ButtonError, ButtonSpec, LedMode
@@ -116,13 +116,12 @@ class FakePanel:
             self.unplug()
 
 
-def wait(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+def wait(predicate, timeout) -> bool:
+    """Whether ``predicate`` came true within ``timeout``: the caller asserts it, saying what it saw."""
+    try:
+        return bool(wait_until(predicate, timeout))
+    except AssertionError:
+        return False
 
 
 @pytest.fixture
