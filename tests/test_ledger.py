@@ -19,13 +19,6 @@ B = Service("B", "Kartu Keluarga", 150, None, None, ())
 MON = dt.date(2026, 11, 23)
 
 
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(str(tmp_path / "ledger.sqlite3"), "serang-kota", JAKARTA)
-    yield led
-    led.close()
-
-
 def test_durability_pragmas(ledger):
     assert ledger._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert ledger._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
