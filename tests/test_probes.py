@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from support import need, netns
+from support.config import LAB_OFFICE, MQTT_OFF, kiosk_config, service, write
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.probes import ProbeResult, Target, run_probe
@@ -475,39 +476,17 @@ def test_probes_of_targets_named_by_host_use_the_resolver(names, server):
     assert not dark.ok and dark.detail == "cannot resolve nowhere.lab: no answer from 127.0.0.1 within 1.5 s"
 
 
-PROBE_CONFIG = """
-id = "kiosk-1"
-data_dir = "{data_dir}"
-[office]
-id = "lab-office"
-name = "Disdukcapil Lab"
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = 10
-button = "GPIO17"
-led = "GPIO27"
-[printer]
-backend = "dummy"
-[mqtt]
-enabled = false
-[[targets]]
-name = "lo-ping"
-kind = "icmp"
-host = "127.0.0.1"
-[[targets]]
-name = "lo-closed"
-kind = "tcp"
-host = "127.0.0.1"
-port = 1
-"""
+def probe_config(data_dir) -> dict:
+    """A kiosk file with MQTT off and two loopback targets: one pinged, one closed TCP port."""
+    return kiosk_config(data_dir, [service("A", 10, pins=True)], office=LAB_OFFICE, printer={"backend": "dummy"},
+                        mqtt=MQTT_OFF, targets=[{"name": "lo-ping", "kind": "icmp", "host": "127.0.0.1"},
+                                                {"name": "lo-closed", "kind": "tcp", "host": "127.0.0.1", "port": 1}])
 
 
 @needs_netns
 def test_edge_agent_probe_says_inconclusive_where_icmp_may_not_run(tmp_path):
     """The real command, in a namespace where nobody may ping and without CAP_NET_RAW (the docs' example)."""
-    config = tmp_path / "kiosk.toml"
-    config.write_text(PROBE_CONFIG.format(data_dir=tmp_path))
+    config = write(tmp_path / "kiosk.toml", probe_config(tmp_path))
     lab = netns.Lab()
     try:
         ns = lab.namespace("probe")
