@@ -83,12 +83,12 @@ class Process:
     def __init__(self, argv: list, *, name: str = "kiosk", env: dict | None = None, stdin: bool = True,
                  cwd=None):
         self.name = name
-        self.began = time.monotonic()
         self.settled = threading.Event()  # ready, or ended before it
         self.ended = threading.Event()
         self.notify = Notify(on_ready=self.settled.set)
         self.lines: list[bytes] = []  # every line of its stderr, as it came
         env = {**(clean_env() if env is None else env), "NOTIFY_SOCKET": self.notify.address}
+        self.began = time.monotonic()
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd, env=env)
         self._drain = threading.Thread(target=self._read_log, daemon=True)
