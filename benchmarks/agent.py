@@ -46,16 +46,15 @@ import threading
 import time
 from pathlib import Path
 
-from _common import QUOTA, config_text, machine, say, table
+from _common import QUOTA, machine, office_config, say, table
+from support.broker import Broker  # the real Mosquitto with the shipped config and ACL
+from support.config import load, write
+from support.proxy import DOWNSTREAM, UPSTREAM, Connection, FaultProxy
+
+from kiosk.app import build_kiosk
+from kiosk.printer import PrinterStatus
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO / "tests"))  # tests/broker.py: the real Mosquitto with the shipped config and ACL
-
-from broker import Broker  # noqa: E402
-
-from kiosk import config as kconfig  # noqa: E402
-from kiosk.app import build_kiosk  # noqa: E402
-from kiosk.printer import PrinterStatus  # noqa: E402
 
 OFFICE, KIOSK = "serang-kota", "kiosk-1"
 BASE = f"antrean/{OFFICE}/{KIOSK}"
@@ -164,55 +163,29 @@ def tcp_info(sock: socket.socket) -> dict | None:
             "data_segs_out": data_segs_out, "timestamps": bool(raw[5] & 1)}
 
 
-class CountingProxy:
-    """Forwards 127.0.0.1:port to the broker and records every MQTT packet, both ways, with its time."""
+class CountingProxy(FaultProxy):
+    """The harness's fault proxy in front of the broker, recording every MQTT packet, both ways, with its time."""
 
     def __init__(self, target_port: int):
-        self._target = ("127.0.0.1", target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self.packets: list[dict] = []  # t, dir, type, size, topic, payload, conn
         self.reads = {UP: 0, DOWN: 0}  # recv() calls that returned data: a floor for the data segments
-        self.connections = 0
-        self._agent_socks: list[socket.socket] = []
+        self._streams: dict[tuple, MqttStream] = {}
         self._cond = threading.Condition()
-        self._closing = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
-    def _accept(self):
-        while True:
-            try:
-                agent_sock, _ = self._listener.accept()
-                upstream = socket.create_connection(self._target)
-            except OSError:
-                return
-            with self._cond:
-                self.connections += 1
-                conn = self.connections
-                self._agent_socks.append(agent_sock)
-            for src, dst, direction in ((agent_sock, upstream, UP), (upstream, agent_sock, DOWN)):
-                threading.Thread(target=self._pump, args=(src, dst, direction, conn), daemon=True).start()
+    def connected(self, connection: Connection) -> None:
+        with self._cond:
+            for direction in (UPSTREAM, DOWNSTREAM):
+                self._streams[connection.number, direction] = MqttStream()
 
-    def _pump(self, src, dst, direction, conn):
-        stream = MqttStream()
-        try:
-            while data := src.recv(65536):
-                now = time.monotonic()
-                dst.sendall(data)
-                with self._cond:
-                    self.reads[direction] += 1
-                    for kind, size, topic, payload in stream.feed(data):
-                        self.packets.append({"t": now, "dir": direction, "type": kind, "size": size,
-                                             "topic": topic, "payload": payload, "conn": conn})
-                    self._cond.notify_all()
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def forwarded(self, connection: Connection, direction: str, data: bytes, at: float) -> None:
+        label = UP if direction == UPSTREAM else DOWN
+        with self._cond:
+            self.reads[label] += 1
+            for kind, size, topic, payload in self._streams[connection.number, direction].feed(data):
+                self.packets.append({"t": at, "dir": label, "type": kind, "size": size, "topic": topic,
+                                     "payload": payload, "conn": connection.number})
+            self._cond.notify_all()
 
     def wait_for(self, predicate, timeout_s: float) -> bool:
         with self._cond:
@@ -231,24 +204,13 @@ class CountingProxy:
     def snapshot(self) -> dict:
         """Packets so far and the kernel's segment counts of the newest agent connection."""
         with self._cond:
-            sock = self._agent_socks[-1] if self._agent_socks else None
+            sock = self.connections[-1].client if self.connections else None
             return {"t": time.monotonic(), "packets": len(self.packets), "reads": dict(self.reads),
-                    "conn": self.connections, "tcp": tcp_info(sock) if sock is not None else None}
+                    "conn": len(self.connections), "tcp": tcp_info(sock) if sock is not None else None}
 
     def since(self, mark: dict | None = None, until: dict | None = None) -> list[dict]:
         with self._cond:
             return self.packets[(mark or {}).get("packets", 0):(until or {}).get("packets", len(self.packets))]
-
-    def close(self):
-        self._listener.close()
-        with self._cond:
-            socks = list(self._agent_socks)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
 
 
 # ---------------------------------------------------------------- loopback targets
@@ -332,51 +294,27 @@ class DnsResponder:
 # ---------------------------------------------------------------- config and processes
 
 
-AGENT_TOML = """
-[agent]
-data_dir = "{agent_dir}"
-{agent_keys}
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-
-[[targets]]
-name = "gateway"
-kind = "icmp"
-role = "gateway"
-host = "127.0.0.1"
-
-[[targets]]
-name = "dns"
-kind = "dns"
-role = "dns"
-host = "127.0.0.1"
-port = {dns_port}
-query_name = "siak.example.go.id"
-
-[[targets]]
-name = "central-ktp"
-kind = "tcp"
-role = "central"
-host = "127.0.0.1"
-port = {central_port}
-"""
-COMPRESSED_KEYS = """probe_interval_s = 1
-health_interval_s = 1
-publish_interval_s = 2
-fail_threshold = 2
-success_threshold = 1
-"""
+COMPRESSED = {"probe_interval_s": 1, "health_interval_s": 1, "publish_interval_s": 2, "fail_threshold": 2,
+              "success_threshold": 1}
 
 
-def kiosk_text(data_dir: str) -> str:
+def kiosk_doc(data_dir: str) -> dict:
     """The benchmarks' busy office (4 services, quota 150) with the dummy printer; service A needs central-ktp."""
-    text = config_text(data_dir)
-    printer = f'backend = "file"\npath = "{data_dir}/printer.out"\ncreate = true\n'
-    assert printer in text, "benchmarks/_common.py's [printer] block changed; update kiosk_text()"
-    text = text.replace(printer, 'backend = "dummy"\n')
-    return text.replace('button = "GPIO17"', 'button = "GPIO17"\nneeds_targets = ["central-ktp"]')
+    doc = office_config(data_dir)
+    doc["printer"] = {"backend": "dummy"}
+    doc["services"][0]["needs_targets"] = ["central-ktp"]
+    return doc
+
+
+def agent_doc(kiosk: dict, agent_dir: str, keys: dict, port: int, secret: str, dns_port: int, central_port: int):
+    """The kiosk's file with the agent's sections: MQTT through the proxy, three loopback targets."""
+    return {**kiosk, "agent": {"data_dir": agent_dir, **keys},
+            "mqtt": {"host": "127.0.0.1", "port": port, "password_file": secret},
+            "targets": [{"name": "gateway", "kind": "icmp", "role": "gateway", "host": "127.0.0.1"},
+                        {"name": "dns", "kind": "dns", "role": "dns", "host": "127.0.0.1", "port": dns_port,
+                         "query_name": "siak.example.go.id"},
+                        {"name": "central-ktp", "kind": "tcp", "role": "central", "host": "127.0.0.1",
+                         "port": central_port}]}
 
 
 def child_env() -> dict:
@@ -638,17 +576,15 @@ def main(argv=None) -> int:
             secret = os.path.join(tmp, "mqtt.secret")
             with open(secret, "w") as f:
                 f.write(broker.passwords[USER])
-            base_text = kiosk_text(data_dir)
+            kiosk = kiosk_doc(data_dir)
             paths = {"log_a": os.path.join(tmp, "agent-compressed.log"),
                      "log_b": os.path.join(tmp, "agent-defaults.log")}
-            for name, agent_dir, keys in (("config_a", "agent-compressed", COMPRESSED_KEYS),
-                                          ("config_b", "agent-defaults", "")):
+            for name, agent_dir, keys in (("config_a", "agent-compressed", COMPRESSED),
+                                          ("config_b", "agent-defaults", {})):
                 paths[name] = os.path.join(tmp, f"{name}.toml")
-                with open(paths[name], "w") as f:
-                    f.write(base_text + AGENT_TOML.format(
-                        agent_dir=os.path.join(tmp, agent_dir), agent_keys=keys, port=proxy.port, secret=secret,
-                        dns_port=dns.port, central_port=central.port))
-            kiosk_cfg = kconfig.loads(base_text, source="benchmark")
+                write(paths[name], agent_doc(kiosk, os.path.join(tmp, agent_dir), keys, proxy.port, secret,
+                                             dns.port, central.port))
+            kiosk_cfg = load(kiosk)
             say("building the kiosk ledger (dummy printer, 8 tickets) ...")
             logging.getLogger("kiosk").setLevel(logging.ERROR)  # its burst and paper warnings are on purpose
             kiosk = build_kiosk(kiosk_cfg)

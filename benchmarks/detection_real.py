@@ -42,14 +42,9 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 from _common import percentile, say, table, verdict
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO / "tests"))  # tests/netns.py: the namespaces, dnsmasq and the agent run
-
-import netns  # noqa: E402
+from support import netns  # the namespaces, dnsmasq and the agent run
 
 LOSSES = (0.15, 0.30)
 DEGRADED_LIMIT = 0.20  # the targets' default degraded_loss
