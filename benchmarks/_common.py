@@ -11,8 +11,12 @@ import os
 import platform
 import sys
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The checkout's packages before this folder, which a script run from it has first on sys.path:
+# benchmarks/lobby.py is named like the lobby package it measures.
+sys.path.insert(0, REPO)
 # The test harness (tests/support): the config builder, the kiosk process launcher, the broker, the proxy.
-sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+sys.path.append(os.path.join(REPO, "tests"))
 
 from support import config as _config  # noqa: E402
 from support.clock import FakeSystemClock  # noqa: E402, F401 (the benchmarks' clock)
