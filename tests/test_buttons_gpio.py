@@ -14,6 +14,7 @@ import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory
 from support import wait_until
+from support.clock import ManualClock
 
 from kiosk.buttons import ButtonError, ButtonSpec, LedMode, UnknownBackend, make_button_source
 from kiosk.buttons.gpio import GpioButtons
@@ -39,14 +40,6 @@ class Presses:
         with self._changed:
             assert self._changed.wait_for(lambda: len(self.services) >= n, timeout), self.services
         return list(self.services)
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -90,7 +83,7 @@ def test_bounce_gives_one_ticket_with_a_guard_in_front(factory, source):
     # MockPin stores bounce_time but ignores it (gpiozero: "XXX Need to
     # implement this"), so every bounce edge reaches us; on a real Pi lgpio
     # filters most of them. The guard is what guarantees one ticket.
-    clock = FakeClock()
+    clock = ManualClock()
     guard = PressGuard(cooldown_s=2.0, clock=clock)
     raw, tickets = Presses(), Presses()
     source.start(lambda service: (raw(service), guard.accept(service) and tickets(service)))
@@ -117,7 +110,7 @@ def test_holding_the_button_gives_one_press(factory, presses):
 
 
 def test_two_buttons_at_once_give_one_press_each(factory, source):
-    guard = PressGuard(clock=FakeClock())
+    guard = PressGuard(clock=ManualClock())
     tickets = Presses()
     source.start(lambda service: guard.accept(service) and tickets(service))
     together = threading.Barrier(2)

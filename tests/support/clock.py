@@ -37,3 +37,13 @@ class FakeSystemClock:
 
     def __call__(self) -> float:
         return self.value
+
+
+class ManualClock:
+    """A clock (a stand-in for time.monotonic or time.time) that says ``now`` until the test moves it."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
