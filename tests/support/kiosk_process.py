@@ -46,7 +46,7 @@ class Notify:
         self._sock.bind("\0" + name)
         self.ready = threading.Event()
         self.ready_at: float | None = None  # time.monotonic() of READY=1
-        self.pings = 0
+        self.ping_times: list[float] = []  # time.monotonic() of each WATCHDOG=1
         self._on_ready = on_ready
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -64,7 +64,16 @@ class Notify:
                 if self._on_ready is not None:
                     self._on_ready()
             elif data == b"WATCHDOG=1":
-                self.pings += 1
+                self.ping_times.append(time.monotonic())
+
+    @property
+    def pings(self) -> int:
+        return len(self.ping_times)
+
+    def longest_silence(self, start: float, end: float) -> float:
+        """The longest time between ``start``, the WATCHDOG=1 pings in between and ``end``."""
+        times = [start, *[t for t in self.ping_times if start < t < end], end]
+        return max(b - a for a, b in zip(times, times[1:], strict=False))
 
     def close(self):
         try:
