@@ -5,6 +5,7 @@ Every benchmark works in a :func:`tempfile.TemporaryDirectory` on the local
 disk and talks to nothing but its own child processes.
 """
 
+import argparse
 import datetime as dt
 import math
 import os
@@ -34,6 +35,13 @@ def office_config(data_dir: str, paper: int = 58, quota: int = QUOTA, horizon: i
 
 def config_text(data_dir: str, paper: int = 58, quota: int = QUOTA, horizon: int = HORIZON) -> str:
     return _config.toml(office_config(data_dir, paper, quota, horizon))
+
+
+def arguments(doc: str, quick: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first paragraph, and --quick (``quick`` says what it runs)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
 
 
 def percentile(values, p: float) -> float:

@@ -29,7 +29,6 @@ and stated counts per day. Nothing leaves loopback.
     python benchmarks/agent.py --quick    # ~35 s (compressed 14 s, defaults 20 s)
 """
 
-import argparse
 import itertools
 import json
 import logging
@@ -46,7 +45,7 @@ import threading
 import time
 from pathlib import Path
 
-from _common import QUOTA, machine, office_config, say, table
+from _common import QUOTA, arguments, machine, office_config, say, table
 from support.broker import Broker  # the real Mosquitto with the shipped config and ACL
 from support.config import load, write
 from support.proxy import DOWNSTREAM, UPSTREAM, Connection, FaultProxy
@@ -557,8 +556,7 @@ def typical(sizes: dict, kind: str, direction: str = UP, fallback: int | None = 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (~40 s)")
+    parser = arguments(__doc__, "a fast smoke run (~40 s)")
     parser.add_argument("--seconds", type=float, help="length of the default-settings run (default 90, quick 20)")
     args = parser.parse_args(argv)
     compressed_s = 14.0 if args.quick else 30.0

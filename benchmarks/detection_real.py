@@ -35,7 +35,6 @@ degraded by design (edge_agent.network), which the clearing column skips.
 Needs root, ip netns, iptables and dnsmasq (Debian dnsmasq-base).
 """
 
-import argparse
 import datetime as dt
 import json
 import sys
@@ -43,7 +42,7 @@ import tempfile
 import threading
 import time
 
-from _common import percentile, say, table, verdict
+from _common import arguments, percentile, say, table, verdict
 from support import netns  # the namespaces, dnsmasq and the agent run
 
 LOSSES = (0.15, 0.30)
@@ -244,8 +243,7 @@ def rows_of(run: LabRun):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a 2.5-minute smoke run, one outage")
+    parser = arguments(__doc__, "a 2.5-minute smoke run, one outage")
     parser.add_argument("--json", help="also write the per-target figures here (benchmarks/detection.py --real "
                                        "compares its model with them)")
     args = parser.parse_args(argv)

@@ -16,14 +16,13 @@ saying ``not_running``, and from SIGSTOP to the first look saying ``hung``
 matters is how far past the last beat plus the limit the verdict comes.
 """
 
-import argparse
 import os
 import signal
 import sys
 import tempfile
 import time
 
-from _common import machine, ms, office_config, percentile, say, table, verdict
+from _common import arguments, machine, ms, office_config, percentile, say, table, verdict
 from support import wait_until
 from support.config import write
 from support.kiosk_process import Process, start_kiosk
@@ -108,8 +107,7 @@ def detection(tmp: str, kills: int, freezes: int) -> tuple[list[float], list[flo
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run")
+    parser = arguments(__doc__, "a fast smoke run")
     args = parser.parse_args(argv)
     looks, kills, freezes = (2_000, 2, 1) if args.quick else (20_000, 5, 3)
     with tempfile.TemporaryDirectory(prefix="antrean-bench-liveness-") as tmp:

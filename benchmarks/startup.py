@@ -15,7 +15,6 @@ closed and the kiosk must exit 0.
     python benchmarks/startup.py --quick    # 1 cold + 3 warm runs
 """
 
-import argparse
 import datetime as dt
 import os
 import shutil
@@ -24,7 +23,7 @@ import sys
 import tempfile
 import time
 
-from _common import config_text, machine, ms, percentile, say, table, verdict
+from _common import arguments, config_text, machine, ms, percentile, say, table, verdict
 from issuing import fill_history
 from support.kiosk_process import clean_env, start_kiosk
 
@@ -134,8 +133,7 @@ def mb(kb: float) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (1 cold + 3 warm runs)")
+    parser = arguments(__doc__, "a fast smoke run (1 cold + 3 warm runs)")
     parser.add_argument("--runs", type=int, help="warm runs (default 10)")
     parser.add_argument("--history", type=int, help="tickets in the big-ledger runs (default 1,000,000)")
     args = parser.parse_args(argv)
