@@ -311,14 +311,7 @@ print(r.ok, r.inconclusive, r.detail)
 ])
 def test_icmp_socket_kinds_without_cap_net_raw(ping_group_range, expected):
     """Inside a fresh namespace (its own ping_group_range) and without CAP_NET_RAW."""
-    lab = netns.Lab()
-    try:
-        ns = lab.namespace("ping")
-        netns.set_sysctl("net.ipv4.ping_group_range", ping_group_range, ns=ns)
-        out = netns.sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw",
-                       sys.executable, "-c", PING_IN_NS, ns=ns).splitlines()
-    finally:
-        lab.close()
+    out = netns.without_net_raw(ping_group_range, sys.executable, "-c", PING_IN_NS).splitlines()
     assert out[0] == expected[0]
     assert out[1].startswith(expected[1])
 
@@ -487,14 +480,7 @@ def probe_config(data_dir) -> dict:
 def test_edge_agent_probe_says_inconclusive_where_icmp_may_not_run(tmp_path):
     """The real command, in a namespace where nobody may ping and without CAP_NET_RAW (the docs' example)."""
     config = write(tmp_path / "kiosk.toml", probe_config(tmp_path))
-    lab = netns.Lab()
-    try:
-        ns = lab.namespace("probe")
-        netns.set_sysctl("net.ipv4.ping_group_range", "1 0", ns=ns)
-        out = netns.sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", sys.executable, "-m",
-                       "edge_agent", "--config", str(config), "probe", ns=ns)
-    finally:
-        lab.close()
+    out = netns.without_net_raw("1 0", sys.executable, "-m", "edge_agent", "--config", str(config), "probe")
     rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:3]}
     assert rows == {"lo-ping": ["unknown", "inconclusive"], "lo-closed": ["unknown", "FAIL"]}, out
     assert out.splitlines()[0].split()[:3] == ["target", "state", "result"]

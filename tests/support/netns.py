@@ -1,7 +1,7 @@
 """Test helper: network namespaces joined by veth pairs, servers inside them, faults with iptables.
 
 Everything a :class:`Lab` makes (namespaces, links, routes, processes) is
-removed by :meth:`Lab.close`, also after a failed test. Addresses come from
+removed by :meth:`Lab.close` (or at the end of ``with Lab() as lab:``), also after a failed test. Addresses come from
 one 10.B.0.0/16 block per lab, B from 200 to 254, chosen so that it is used
 by no interface or route of this machine and by no other lab running at the
 same time (a marker file per block, under a lock).
@@ -134,6 +134,12 @@ class Lab:
             if not line and proc.poll() is not None:
                 break
         raise RuntimeError(f"dnsmasq in {ns} did not start: {' | '.join(seen)}")
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         for proc in self.processes:
@@ -344,6 +350,14 @@ def wait_link_up(ifname: str, ns: str | None, timeout_s: float = 5.0) -> None:
 
     wait_until(lambda: "state UP" in sh("ip", "-o", "link", "show", "dev", ifname, ns=ns), timeout_s,
                what=f"{ifname} in {ns or 'the root namespace'} up", every_s=0.02)
+
+
+def without_net_raw(ping_group_range: str, *argv: str) -> str:
+    """``argv``'s stdout, run in a fresh namespace with this ping_group_range and without CAP_NET_RAW."""
+    with Lab() as lab:
+        ns = lab.namespace("noraw")
+        set_sysctl("net.ipv4.ping_group_range", ping_group_range, ns=ns)
+        return sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv, ns=ns)
 
 
 def set_sysctl(key: str, value: str, ns: str) -> None:
