@@ -20,7 +20,6 @@ sys.path.insert(0, REPO)
 sys.path.append(os.path.join(REPO, "tests"))
 
 from support import config as _config  # noqa: E402
-from support.clock import FakeSystemClock  # noqa: E402, F401 (the benchmarks' clock)
 
 # A busy Disdukcapil office: four services, quota 150 each, ten service days ahead.
 SERVICES = tuple((code, name, button, led) for code, (name, button, led) in _config.SERVICES.items())

@@ -31,7 +31,6 @@ import time
 from _common import (
     QUOTA,
     SERVICES,
-    FakeSystemClock,
     arguments,
     config_text,
     machine,
@@ -43,6 +42,7 @@ from _common import (
     table,
     verdict,
 )
+from support.clock import FakeSystemClock
 
 from common.log import setup_logging
 from kiosk import config as kconfig

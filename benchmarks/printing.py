@@ -31,8 +31,9 @@ import sys
 import tempfile
 import time
 
-from _common import SERVICES, FakeSystemClock, arguments, config_text, machine, ms, percentile, say, table, verdict
+from _common import SERVICES, arguments, config_text, machine, ms, percentile, say, table, verdict
 from escpos_emulator import Emulator, PtyLink
+from support.clock import FakeSystemClock
 
 from common.log import setup_logging
 from kiosk import app as kapp

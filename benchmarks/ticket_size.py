@@ -23,7 +23,6 @@ import time
 from _common import (
     QUOTA,
     SERVICES,
-    FakeSystemClock,
     arguments,
     config_text,
     machine,
@@ -33,6 +32,7 @@ from _common import (
     table,
     verdict,
 )
+from support.clock import FakeSystemClock
 
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
