@@ -1,6 +1,6 @@
 """Uplink bytes per day, resident memory and CPU of the edge agent (``python -m edge_agent run``).
 
-The real agent process talks MQTT v5 to a real Mosquitto (tests/broker.py:
+The real agent process talks MQTT v5 to a real Mosquitto (tests/support/broker.py:
 the shipped config and ACL, the kiosk's own password) through a TCP proxy
 on loopback that parses the MQTT stream both ways, so every packet is
 counted with its type, topic and exact size. The kernel's own segment

@@ -1,7 +1,7 @@
 """Outage detection with the real probes: the real `edge-agent run` in network namespaces, under random loss.
 
 Two labs run at the same time, one at 15 % and one at 30 % loss, each
-``tests/netns.py``'s ``Branch``: kiosk ─ gw ─ central, the agent inside the
+``tests/support/netns.py``'s ``Branch``: kiosk ─ gw ─ central, the agent inside the
 kiosk namespace with its own /etc/resolv.conf (``ip netns exec`` bind-mounts
 /etc/netns/<ns>/resolv.conf), which names Debian's dnsmasq on the router;
 ``siak.lab`` (TTL 0, so every round resolves it again) is the central host.

@@ -1,6 +1,6 @@
 """Issue 7: a 12-hour broker outage, compressed in time, with an agent restart and a power cut in it.
 
-Only real parts: Mosquitto with the shipped config and ACL (tests/broker.py); the office's two
+Only real parts: Mosquitto with the shipped config and ACL (tests/support/broker.py); the office's two
 kiosks as processes (``python -m kiosk run``, presses piped to stdin, tickets in their SQLite
 ledgers); each kiosk's edge agent as a process (``python -m edge_agent run``); and the central
 server that service A needs, a small HTTP server on loopback that the agents probe.

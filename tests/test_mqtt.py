@@ -1,4 +1,4 @@
-"""The MQTT link against a real Mosquitto run with the shipped config and ACL (tests/broker.py)."""
+"""The MQTT link against a real Mosquitto run with the shipped config and ACL (tests/support/broker.py)."""
 
 import json
 import signal
