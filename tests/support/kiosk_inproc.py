@@ -26,5 +26,7 @@ class KioskFactory:
         return kiosk
 
     def close(self) -> None:
-        for kiosk in self.made:
+        """Stop every kiosk built so far (again: nothing)."""
+        made, self.made = self.made, []
+        for kiosk in made:
             kiosk.stop()
