@@ -11,10 +11,11 @@ import os
 import re
 from dataclasses import dataclass
 
+from common import tables
+from common.tables import REQUIRED, Key
 from edge_agent.errors import AgentConfigError
 from edge_agent.outbox import MIN_BYTES as MIN_OUTBOX_BYTES
 from kiosk import config as kconfig
-from kiosk.config import REQUIRED, Key
 
 AGENT = {
     "data_dir": Key("str", ""),
@@ -61,7 +62,7 @@ KINDS = ("icmp", "tcp", "dns", "http")
 ROLES = ("gateway", "dns", "central", "internet", "other")
 INTERVALS = ("probe_interval_s", "health_interval_s", "publish_interval_s")
 MAX_INTERVAL_S = 86_400  # a day; beyond it a timer's wait overflows long before anyone notices
-# Both ends of every other number (kiosk.config.RANGES has the kiosk's).
+# Both ends of every other number (the kiosk's are in its Keys' limits).
 RANGES = {
     ("agent", "fail_threshold"): (1, 100),
     ("agent", "success_threshold"): (1, 100),
@@ -99,8 +100,8 @@ def load(path: str | None, env=None) -> tuple[kconfig.Config, AgentConfig]:
 def from_kiosk_config(kiosk: kconfig.Config, env=None) -> AgentConfig:
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in kiosk.other.items()}  # env must not edit kiosk
     problems = _apply_env(raw, env or {})
-    agent = kconfig.check_table("agent", raw.get("agent", {}), AGENT, problems)
-    mqtt = kconfig.check_table("mqtt", raw.get("mqtt", {}), MQTT, problems)
+    agent = tables.check_table("agent", raw.get("agent", {}), AGENT, problems)
+    mqtt = tables.check_table("mqtt", raw.get("mqtt", {}), MQTT, problems)
     targets = _check_targets(raw.get("targets", []), problems)
     _check_agent(agent, problems)
     _check_mqtt(mqtt, problems)
@@ -121,7 +122,7 @@ def _apply_env(raw: dict, env) -> list[str]:
             problems.append(f"environment variable {name}={env[name]!r} names no agent key; use "
                             "AGENT_<KEY> for [agent] or AGENT_MQTT_<KEY> for [mqtt], or unset it")
             continue
-        raw.setdefault(section, {})[key] = kconfig.env_value(env[name])
+        raw.setdefault(section, {})[key] = tables.env_value(env[name])
     return problems
 
 
@@ -129,7 +130,7 @@ def _check_targets(items, problems: list) -> tuple[dict, ...]:
     if not isinstance(items, list):
         problems.append(f"targets = {items!r} must be a list of tables; write each as [[targets]]")
         return ()
-    targets = [kconfig.check_table(f"targets[{i}]", item, TARGET, problems) for i, item in enumerate(items)]
+    targets = [tables.check_table(f"targets[{i}]", item, TARGET, problems) for i, item in enumerate(items)]
     for i, target in enumerate(targets):
         _check_target(f"targets[{i}]", target, problems)
     names = [t["name"] for t in targets if t["name"]]
@@ -154,10 +155,10 @@ def _check_target(where: str, target: dict, problems: list) -> None:
                         "or 0 for the kind's default")
     else:
         low, high = TARGET_RANGES["timeout_ms"]
-        kconfig.check_range(f"{where}.timeout_ms", target["timeout_ms"], low, high, problems)
+        tables.check_range(f"{where}.timeout_ms", target["timeout_ms"], low, high, problems)
     for key, (low, high) in TARGET_RANGES.items():
         if key != "timeout_ms":
-            kconfig.check_range(f"{where}.{key}", target[key], low, high, problems)
+            tables.check_range(f"{where}.{key}", target[key], low, high, problems)
 
 
 def _check_agent(agent: dict, problems: list) -> None:
@@ -171,15 +172,15 @@ def _check_agent(agent: dict, problems: list) -> None:
                             f"(a day), e.g. {default}")
     for (section, key), (low, high) in RANGES.items():
         if section == "agent":
-            kconfig.check_range(f"agent.{key}", agent[key], low, high, problems)
+            tables.check_range(f"agent.{key}", agent[key], low, high, problems)
     size = agent["outbox_max_bytes"]
     if size is not None and size < MIN_OUTBOX_BYTES:
         problems.append(f"agent.outbox_max_bytes = {size} is too small; set {MIN_OUTBOX_BYTES} or more "
                         f"(default {AGENT['outbox_max_bytes'].default})")
     else:
-        kconfig.check_range("agent.outbox_max_bytes", size, MIN_OUTBOX_BYTES, MAX_OUTBOX_BYTES, problems)
+        tables.check_range("agent.outbox_max_bytes", size, MIN_OUTBOX_BYTES, MAX_OUTBOX_BYTES, problems)
     if agent["data_dir"]:
-        kconfig.check_dir("agent.data_dir", agent["data_dir"], problems)
+        tables.check_dir("agent.data_dir", agent["data_dir"], problems)
 
 
 def _check_mqtt(mqtt: dict, problems: list) -> None:
@@ -198,7 +199,7 @@ def _check_mqtt(mqtt: dict, problems: list) -> None:
         problems.append(f"mqtt.port = {mqtt['port']} is not a port; use 1883 (plain) or 8883 (TLS)")
     for (section, key), (low, high) in RANGES.items():
         if section == "mqtt":
-            kconfig.check_range(f"mqtt.{key}", mqtt[key], low, high, problems)
+            tables.check_range(f"mqtt.{key}", mqtt[key], low, high, problems)
 
 
 def _check_needs(kiosk: kconfig.Config, targets, problems: list) -> None:

@@ -22,6 +22,7 @@ from kiosk.config import Config
 from kiosk.errors import KioskError
 from kiosk.ledger import Ledger
 from kiosk.liveness import Heartbeat
+from kiosk.printer import BACKENDS as PRINTERS
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
 from kiosk.printer.serialport import BITS_PER_BYTE
@@ -35,7 +36,6 @@ FAULT_POLL_S = 0.25  # faster while the printer is down, so a reload is noticed 
 _UNSEEN = object()
 REFUSED_BLINK_S = 1.5  # how long a refused press blinks its LED
 QUEUE_LIMIT = 32  # presses waiting beyond this are someone leaning on every button
-STALLING_BACKENDS = ("serial", "tcp", "usb")  # a write may block up to write_timeout_ms
 STATUS_QUESTIONS = 3  # DLE EOT 1, 2 and 4 after a ticket (kiosk/printer/link.py), each up to status_timeout_ms
 
 
@@ -92,7 +92,7 @@ class Kiosk:
         """Beats come between tickets, never inside one: say at start if one ticket on this link may
         take longer than readers wait (it would read as hung) or than systemd's watchdog (it would be
         killed mid-ticket)."""
-        if self.config.printer["backend"] not in STALLING_BACKENDS:
+        if not PRINTERS.load(self.config.printer["backend"]).WRITE_MAY_STALL:
             return  # file, sim and dummy take bytes at once
         step = slowest_ticket_s(self.config, len(self.render(self._sample_ticket(), reprint=True)))
         watchdog = self.notifier.watchdog_s()
@@ -426,48 +426,29 @@ def build_kiosk(config: Config, printer: Printer | None = None, buttons=None, sy
 
 def slowest_ticket_s(config: Config, ticket_bytes: int) -> float:
     """How long one ticket of ``ticket_bytes`` may keep the worker between two beats on a printer link
-    (one of STALLING_BACKENDS): its wire time (serial), a stall up to write_timeout_ms, and the status
+    (a backend whose WRITE_MAY_STALL): its wire time (serial), a stall up to write_timeout_ms, and the status
     questions after it."""
     p = config.printer
     wire = ticket_bytes * BITS_PER_BYTE / p["baud_rate"] if p["backend"] == "serial" else 0.0
     return wire + p["write_timeout_ms"] / 1000 + STATUS_QUESTIONS * p["status_timeout_ms"] / 1000
 
 
-# Config keys of [printer] that each backend takes, as (backend argument, config key).
-PRINTER_OPTIONS = {
-    "file": (("path", "path"), ("create", "create")),
-    "serial": (("port", "serial_port"), ("baud_rate", "baud_rate"), ("flow_control", "flow_control"),
-               ("write_timeout_ms", "write_timeout_ms"), ("status_timeout_ms", "status_timeout_ms")),
-    "tcp": (("host", "host"), ("port", "tcp_port"), ("connect_timeout_ms", "connect_timeout_ms"),
-            ("write_timeout_ms", "write_timeout_ms"), ("status_timeout_ms", "status_timeout_ms")),
-    "usb": (("vendor_id", "usb_vendor_id"), ("product_id", "usb_product_id"), ("in_ep", "usb_in_ep"),
-            ("out_ep", "usb_out_ep"), ("write_timeout_ms", "write_timeout_ms"),
-            ("status_timeout_ms", "status_timeout_ms")),
-    "dummy": (),
-}
-
-
 def printer_options(config: Config) -> dict:
-    p = config.printer
-    if p["backend"] == "sim":
-        return {"backend": "sim", "out_dir": p["out_dir"] or os.path.join(config.data_dir, "tickets"),
-                "width_px": layout.paper_from_config(p).dots}  # the profile's dots, as the layout uses
-    return {"backend": p["backend"], **{arg: p[key] for arg, key in PRINTER_OPTIONS[p["backend"]]}}
+    """make_printer's arguments: the chosen backend and what its class takes from [printer]."""
+    backend = config.printer["backend"]
+    return {"backend": backend, **PRINTERS.load(backend).arguments(config.printer, config)}
 
 
 def buttons_from_config(config: Config, stream=None):
-    from kiosk.buttons import ButtonSpec, make_button_source
+    """The chosen button source, built from [buttons]; ``stream`` feeds a source that reads keys (the demo)."""
+    from kiosk.buttons import BACKENDS, ButtonSpec
 
-    b = config.buttons
     specs = [ButtonSpec(s.code, s.button, s.led) for s in config.services]
-    if b["backend"] == "keyboard":
-        return make_button_source("keyboard", specs, stream=stream)
-    if b["backend"] == "panel":
-        return make_button_source("panel", specs, port=b["panel_port"], baud_rate=b["panel_baud_rate"],
-                                  heartbeat_timeout_ms=b["panel_heartbeat_timeout_ms"],
-                                  reconnect_s=b["panel_reconnect_s"])
-    return make_button_source("gpio", specs, pull_up=b["pull_up"], bounce_time_ms=b["bounce_time_ms"],
-                              pin_factory=b["pin_factory"] or None)
+    source = BACKENDS.load(config.buttons["backend"])
+    arguments = source.arguments(config.buttons, config)
+    if stream is not None:
+        arguments["stream"] = stream
+    return source(specs, **arguments)
 
 
 def run_kiosk(config: Config, buttons) -> int:

@@ -31,10 +31,12 @@ the ledger's latest time at all (``Ledger.high_water``).
 
 import ctypes
 import datetime as dt
-import enum
 import functools
 import logging
 import time
+
+from kiosk.seam.states import ClockOutcome as Outcome
+from kiosk.seam.states import ClockVerdict as Verdict
 
 log = logging.getLogger("kiosk.clock")
 
@@ -48,25 +50,8 @@ DEFAULT_MAX_LEAP = dt.timedelta(days=14)
 # right by hand needs no confirmation, while local time typed as UTC (7 hours in WIB) is caught.
 MAX_UNSYNCED_STEP = dt.timedelta(hours=2)
 
-
-class Verdict(str, enum.Enum):
-    OK = "ok"
-    TOO_EARLY = "too_early"  # before the software existed
-    BEHIND = "behind"  # behind the ledger's latest time
-    UNSYNCED_STEP = "unsynced_step"  # stepped while running, no time server vouches for it
-    STEP_BACK = "step_back"  # set back while running, before the ledger's latest time
-    LEAP = "leap"  # more than max_leap ahead
-
-
 # A jump held, not taken: what a confirmation settles, and what a restart must not forget.
 HELD = (Verdict.UNSYNCED_STEP, Verdict.STEP_BACK, Verdict.LEAP)
-
-
-class Outcome(str, enum.Enum):
-    """What became of a clock confirmation."""
-    CONFIRMED = "confirmed"
-    NOTHING_TO_CONFIRM = "nothing_to_confirm"
-    EXPIRED = "expired"
 
 
 # ---------------------------------------------------------------- the kernel's NTP state

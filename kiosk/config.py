@@ -1,42 +1,37 @@
 """Layered configuration: defaults, then one TOML file, then ``KIOSK_*`` variables.
 
-Every key is declared once in ``SCHEMA`` with its type and default; the
-documented example is ``hardware/kiosk.example.toml``. Validation collects
+Every key is declared once with its type, default and limits: the kiosk's
+own in ``KIOSK_SCHEMA``, a printer's or button source's by its backend class
+(``OPTIONS``); :func:`schema` joins them. The documented example is
+``hardware/kiosk.example.toml``. Validation collects
 every problem before failing so a technician fixes the file in one pass.
 """
 
 import datetime as dt
-import difflib
-import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 
-from button_panel.protocol import MAX_BUTTONS as PANEL_MAX_BUTTONS  # what the panel firmware drives
-
 from common.config_file import parse_toml, read_file
+from common.tables import Key, check_dir, check_limits, check_table, dotted, env_value, unknown
+from kiosk.buttons import BACKENDS as BUTTON_SOURCES
 from kiosk.errors import ConfigError
 from kiosk.pins import GpioPin, bcm_pin
+from kiosk.printer import BACKENDS as PRINTERS
 
-REQUIRED = object()
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Sections owned by the edge agent and the lobby page; the kiosk passes them through.
 OTHER_SECTIONS = ("agent", "mqtt", "targets", "lobby")
 ENV_PREFIX = "KIOSK_"
 ENV_RESERVED = {"KIOSK_CONFIG"}
 LEDGER_FILE = "ledger.sqlite3"
 
-
-@dataclass(frozen=True)
-class Key:
-    kind: str  # int, bool, str, time, dates, weekdays, strings, pin
-    default: object = REQUIRED
-
-
-SCHEMA = {
+# Every number has both ends: past them a value is a typo, and some (a timeout of
+# 1e20 ms, a horizon of a billion days) would overflow the date or socket code.
+# The keys of [printer] and [buttons] that a backend reads are declared by its class (OPTIONS).
+KIOSK_SCHEMA = {
     "": {"id": Key("str", "kiosk-1"), "data_dir": Key("str", "/var/lib/antrean"),
-         "heartbeat_stale_s": Key("int", 20)},
+         # the worker loop beats every second; less would flap
+         "heartbeat_stale_s": Key("int", 20, limits=(3, 3600))},
     "office": {
         "id": Key("str"),
         "name": Key("str"),
@@ -49,46 +44,25 @@ SCHEMA = {
         "opens_at": Key("time", "08:00"),
         "last_ticket_at": Key("time", "14:00"),
         "closes_at": Key("time", "15:00"),
-        "booking_horizon_days": Key("int", 10),
+        "booking_horizon_days": Key("int", 10, limits=(1, 366)),
     },
-    "printer": {
-        "backend": Key("str", "file"),
-        "path": Key("str", "/dev/usb/lp0"),
-        "create": Key("bool", False),
-        "serial_port": Key("str", ""),
-        "baud_rate": Key("int", 9600),
-        "flow_control": Key("str", "none"),
-        "host": Key("str", ""),
-        "tcp_port": Key("int", 9100),
-        "usb_vendor_id": Key("int", 0),
-        "usb_product_id": Key("int", 0),
-        "usb_in_ep": Key("int", 0x82),
-        "usb_out_ep": Key("int", 0x01),
-        "connect_timeout_ms": Key("int", 3000),
-        "write_timeout_ms": Key("int", 5000),
-        "status_timeout_ms": Key("int", 300),
-        "out_dir": Key("str", ""),
-        "paper_width_mm": Key("int", 58),
+    "printer": {  # the paper, whatever link the printer is on
+        "paper_width_mm": Key("int", 58, choices=(58, 80)),
         "code_page": Key("str", "CP437"),
         "profile": Key("str", "default"),
-        "qr_code": Key("str", "auto"),
+        "qr_code": Key("str", "auto", choices=("auto", "native", "image")),
     },
-    "buttons": {
-        "backend": Key("str", "gpio"),
-        "pin_factory": Key("str", ""),
-        "pull_up": Key("bool", True),
-        "bounce_time_ms": Key("int", 50),
-        "cooldown_ms": Key("int", 2000),
-        "burst_max_tickets": Key("int", 10),
-        "burst_window_minutes": Key("int", 5),
-        "panel_port": Key("str", ""),
-        "panel_baud_rate": Key("int", 115200),
-        "panel_heartbeat_timeout_ms": Key("int", 3000),
-        "panel_reconnect_s": Key("float", 1.0),
+    "buttons": {  # the press guard's, whatever the source
+        "cooldown_ms": Key("int", 2000, limits=(0, 60_000)),
+        "burst_max_tickets": Key("int", 10, limits=(1, 1000)),
+        "burst_window_minutes": Key("int", 5, limits=(1, 1440)),
     },
-    "clock": {"max_leap_days": Key("int", 14)},
-    "log": {"level": Key("str", "info"), "format": Key("str", "json")},
+    "clock": {"max_leap_days": Key("int", 14, limits=(1, 366))},
+    "log": {"level": Key("str", "info", choices=("debug", "info", "warning", "error")),
+            "format": Key("str", "json", choices=("json", "text"))},
 }
+DEFAULT_BACKEND = {"printer": "file", "buttons": "gpio"}
+BACKEND_SECTIONS = {"printer": PRINTERS, "buttons": BUTTON_SOURCES}  # each section's backends
 SERVICE_SCHEMA = {
     "code": Key("str"),
     "name": Key("str"),
@@ -97,51 +71,7 @@ SERVICE_SCHEMA = {
     "led": Key("pin", None),
     "needs_targets": Key("strings", []),
 }
-CHOICES = {
-    ("printer", "backend"): ("file", "serial", "tcp", "usb", "sim", "dummy"),
-    ("printer", "baud_rate"): (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200),
-    ("printer", "flow_control"): ("none", "rtscts", "dsrdtr", "xonxoff"),
-    ("printer", "qr_code"): ("auto", "native", "image"),
-    ("printer", "paper_width_mm"): (58, 80),
-    ("buttons", "backend"): ("gpio", "keyboard", "panel"),
-    ("buttons", "pin_factory"): ("", "mock", "lgpio", "rpigpio", "native"),
-    ("log", "level"): ("debug", "info", "warning", "error"),
-    ("log", "format"): ("json", "text"),
-}
-# Every number has both ends: past them a value is a typo, and some (a timeout of
-# 1e20 ms, a horizon of a billion days) would overflow the date or socket code.
-RANGES = {
-    ("printer", "tcp_port"): (1, 65535),
-    ("printer", "connect_timeout_ms"): (1, 60_000),
-    ("printer", "write_timeout_ms"): (1, 120_000),
-    ("printer", "status_timeout_ms"): (1, 10_000),
-    ("printer", "usb_vendor_id"): (0, 0xFFFF),
-    ("printer", "usb_product_id"): (0, 0xFFFF),
-    ("printer", "usb_in_ep"): (0, 0xFF),
-    ("printer", "usb_out_ep"): (0, 0xFF),
-    ("calendar", "booking_horizon_days"): (1, 366),
-    ("buttons", "bounce_time_ms"): (0, 1000),
-    ("buttons", "cooldown_ms"): (0, 60_000),
-    ("buttons", "burst_max_tickets"): (1, 1000),
-    ("buttons", "burst_window_minutes"): (1, 1440),
-    ("buttons", "panel_baud_rate"): (1200, 4_000_000),
-    ("buttons", "panel_heartbeat_timeout_ms"): (1000, 60_000),  # the panel beats every 1000 ms
-    ("buttons", "panel_reconnect_s"): (0.1, 600),
-    ("clock", "max_leap_days"): (1, 366),
-    ("", "heartbeat_stale_s"): (3, 3600),  # the worker loop beats every second; less would flap
-}
 MAX_DAILY_QUOTA = 9999
-EXAMPLES = {
-    "int": "a whole number, e.g. 150",
-    "float": "a finite number, e.g. 0.5",
-    "bool": "true or false",
-    "str": 'a quoted string, e.g. "abc"',
-    "time": 'a time "HH:MM", e.g. "14:00"',
-    "dates": 'a list of dates, e.g. ["2026-12-25"]',
-    "weekdays": 'a list of weekdays, e.g. ["mon", "tue"]',
-    "strings": 'a list of strings, e.g. ["central"]',
-    "pin": 'a GPIO pin name or number, e.g. "GPIO17", 17 or "BOARD11"',
-}
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always fullmatch: "$" would let a "\n" through
 # Topic levels beside or below antrean/<office>/<kiosk> (docs/mqtt.md): a kiosk named so would
 # read or write another topic's messages.
@@ -238,10 +168,11 @@ def _merge(base: dict, extra: dict) -> None:
 def apply_env(raw: dict, env) -> list[str]:
     """Overlay ``KIOSK_SECTION_KEY=value``; values are read as TOML values, else as strings."""
     problems = []
+    sections = schema()
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
             continue
-        section, key = _env_target(name[len(ENV_PREFIX):].lower())
+        section, key = _env_target(name[len(ENV_PREFIX):].lower(), sections)
         if key is None:
             problems.append(f"environment variable {name}={env[name]!r} names no config key; "
                             "use KIOSK_<SECTION>_<KEY>, e.g. KIOSK_PRINTER_PATH, or unset it")
@@ -251,153 +182,55 @@ def apply_env(raw: dict, env) -> list[str]:
     return problems
 
 
-def _env_target(rest: str) -> tuple[str, str | None]:
-    if rest in SCHEMA[""]:
+def _env_target(rest: str, sections: dict) -> tuple[str, str | None]:
+    if rest in sections[""]:
         return "", rest
-    for section, keys in SCHEMA.items():
+    for section, keys in sections.items():
         if section and rest.startswith(section + "_") and rest[len(section) + 1:] in keys:
             return section, rest[len(section) + 1:]
     return "", None
 
 
-def env_value(text: str):
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except (tomllib.TOMLDecodeError, RecursionError):
-        return text
+def schema() -> dict[str, dict[str, Key]]:
+    """Every section's keys: the kiosk's own, and in [printer] and [buttons] the backend choice and what
+    every registered backend declares (any of them may be set whichever backend is chosen)."""
+    sections = {section: dict(keys) for section, keys in KIOSK_SCHEMA.items()}
+    for section, registry in BACKEND_SECTIONS.items():
+        declared = registry.options()
+        taken = declared.keys() & {"backend", *sections[section]}
+        if taken:
+            raise TypeError(f"a {registry.what} backend declares {sorted(taken)}, keys of the kiosk's own "
+                            f"[{section}]; give the backend's keys its name as a prefix")
+        chosen = {"backend": Key("str", DEFAULT_BACKEND[section], choices=registry.names())}
+        sections[section] = {**chosen, **declared, **sections[section]}
+    return sections
 
 
 # ---------------------------------------------------------------- validation
 
 def validate(raw: dict, source: str = "<config>") -> tuple[Config | None, list[str]]:
     problems: list[str] = []
-    flat = _check_sections(raw, problems)
+    sections = schema()
+    values = _check_sections(raw, sections, problems)
     services = _check_services(raw.get("services", []), problems)
-    calendar = _check_calendar(flat, problems)
-    _check_rules(flat, problems)
-    _check_panel_size(flat, services, problems)
+    calendar = _check_calendar(values["calendar"], problems)
+    _check_rules(values, sections, problems)
+    for section in BACKEND_SECTIONS:
+        _check_backend(section, values[section], services, problems)
     if problems:
         return None, problems
-    return _build(flat, services, calendar, raw, source), []
+    return _build(values, services, calendar, raw, source), []
 
 
-def _check_sections(raw: dict, problems: list) -> dict:
-    """Type-check every declared key; return {(section, key): value} with defaults filled in."""
-    flat = {}
+def _check_sections(raw: dict, sections: dict, problems: list) -> dict[str, dict]:
+    """Type-check every declared key; return {section: {key: value}} with defaults filled in."""
     for name, value in raw.items():
-        if name in SCHEMA[""] or name in SCHEMA or name == "services" or name in OTHER_SECTIONS:
+        if name in sections[""] or name in sections or name == "services" or name in OTHER_SECTIONS:
             continue
-        problems.append(_unknown(name, value, list(SCHEMA[""]) + list(SCHEMA) + ["services"]))
-    for section, keys in SCHEMA.items():
-        table = raw if section == "" else raw.get(section, {})
-        values = check_table(section, table, keys, problems, allow_extra=not section)
-        flat.update({(section, key): value for key, value in values.items()})
-    return flat
-
-
-def check_table(where: str, table, keys: dict[str, Key], problems: list, allow_extra: bool = False) -> dict:
-    """Type-check one TOML table against ``keys``, defaults filled in; bad values come back as None."""
-    if not isinstance(table, dict):
-        problems.append(f"{where} = {table!r} must be a table; write it as [{where}]")
-        return dict.fromkeys(keys)
-    if not allow_extra:
-        problems += [_unknown(_dotted(where, k), v, keys) for k, v in table.items() if k not in keys]
-    return {key: _typed(_dotted(where, key), table.get(key, spec.default), spec, problems)
-            for key, spec in keys.items()}
-
-
-def _typed(name: str, value, spec: Key, problems: list):
-    if value is REQUIRED:
-        problems.append(f"{name} is missing; add it ({EXAMPLES[spec.kind]})")
-        return None
-    converted, ok = CONVERT[spec.kind](value)
-    if not ok:
-        example = EXAMPLES[spec.kind]
-        if spec.kind == "float" and spec.default not in (REQUIRED, None):
-            example = f"a finite number, e.g. {spec.default}"
-        problems.append(f"{name} = {value!r} is not {example}; fix the value")
-        return None
-    return converted
-
-
-def _unknown(name: str, value, known) -> str:
-    leaf = name.rsplit(".", 1)[-1]
-    close = difflib.get_close_matches(leaf, list(known), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "remove it (see hardware/kiosk.example.toml)"
-    return f"unknown key {name} = {value!r}; {hint}"
-
-
-def _dotted(section: str, key: str) -> str:
-    return f"{section}.{key}" if section else key
-
-
-def _as_int(v):
-    return v, isinstance(v, int) and not isinstance(v, bool)
-
-
-def _as_float(v):
-    if not (_as_int(v)[1] or isinstance(v, float)):
-        return None, False
-    try:
-        number = float(v)
-    except OverflowError:  # a whole number beyond any float
-        return None, False
-    return number, math.isfinite(number)  # TOML has inf and nan
-
-
-def _as_bool(v):
-    return v, isinstance(v, bool)
-
-
-def _as_str(v):
-    return v, isinstance(v, str)
-
-
-def _as_time(v):
-    return _from_text(v, dt.time, r"\d{2}:\d{2}", dt.time.fromisoformat)
-
-
-def _as_date(v):
-    return _from_text(v, dt.date, r"\d{4}-\d{2}-\d{2}", dt.date.fromisoformat)
-
-
-def _from_text(v, kind: type, pattern: str, parse):
-    """A TOML date/time value, or a string of exactly ``pattern`` that ``parse`` accepts."""
-    if isinstance(v, kind) and not isinstance(v, dt.datetime):  # a datetime is a date too
-        return v, True
-    if isinstance(v, str) and re.fullmatch(pattern, v):
-        try:
-            return parse(v), True
-        except ValueError:
-            pass
-    return None, False
-
-
-def _as_dates(v):
-    if not isinstance(v, list):
-        return None, False
-    dates = [_as_date(item) for item in v]
-    return [d for d, _ in dates], all(ok for _, ok in dates)
-
-
-def _as_weekdays(v):
-    ok = isinstance(v, list) and all(isinstance(d, str) and d.lower() in WEEKDAYS for d in v)
-    return ([WEEKDAYS.index(d.lower()) for d in v] if ok else None), ok
-
-
-def _as_strings(v):
-    return v, isinstance(v, list) and all(isinstance(s, str) for s in v)
-
-
-def _as_pin(v):
-    ok = v is None or (isinstance(v, str) and v != "") or _as_int(v)[1]
-    return v, ok
-
-
-CONVERT = {
-    "int": _as_int, "float": _as_float, "bool": _as_bool, "str": _as_str, "time": _as_time,
-    "dates": _as_dates, "weekdays": _as_weekdays, "strings": _as_strings, "pin": _as_pin,
-}
+        problems.append(unknown(name, value, list(sections[""]) + list(sections) + ["services"]))
+    return {section: check_table(section, raw if section == "" else raw.get(section, {}), keys, problems,
+                                 allow_extra=not section)
+            for section, keys in sections.items()}
 
 
 def _check_services(items, problems: list) -> tuple[Service, ...]:
@@ -470,8 +303,8 @@ def _check_pins(checked, problems: list) -> None:
                             f"of service {code!r} ({other} = {written!r}); give each button and LED its own pin")
 
 
-def _check_calendar(flat: dict, problems: list) -> Calendar | None:
-    get = lambda key: flat.get(("calendar", key))  # noqa: E731
+def _check_calendar(calendar: dict, problems: list) -> Calendar | None:
+    get = calendar.get
     if None in (get("opens_at"), get("last_ticket_at"), get("closes_at"), get("open_weekdays")):
         return None
     if not get("opens_at") < get("last_ticket_at") <= get("closes_at"):
@@ -486,62 +319,40 @@ def _check_calendar(flat: dict, problems: list) -> Calendar | None:
                     get("closes_at"), get("booking_horizon_days") or 1)
 
 
-def _check_rules(flat: dict, problems: list) -> None:
-    for (section, key), allowed in CHOICES.items():
-        value = flat.get((section, key))
-        if value is not None and value not in allowed:
-            problems.append(f"{section}.{key} = {value!r} is not allowed; use one of {list(allowed)}")
-    for (section, key), (low, high) in RANGES.items():
-        check_range(_dotted(section, key), flat.get((section, key)), low, high, problems)
-    _check_ids(flat, problems)
-    check_dir("data_dir", flat.get(("", "data_dir")), problems)
-    _check_timezone(flat.get(("office", "timezone")), problems)
-    _check_paper(flat, problems)
-    _check_printer_link(flat, problems)
-    if flat.get(("buttons", "backend")) == "panel" and not flat.get(("buttons", "panel_port")):
-        problems.append('buttons.panel_port is not set but buttons.backend = "panel" needs it; '
-                        'set it, e.g. panel_port = "/dev/antrean-panel"')
+def _check_rules(values: dict, sections: dict, problems: list) -> None:
+    for section, keys in sections.items():
+        check_limits(section, values[section], keys, problems)
+    _check_ids(values, problems)
+    check_dir("data_dir", values[""]["data_dir"], problems)
+    _check_timezone(values["office"]["timezone"], problems)
+    _check_paper(values["printer"], values[""]["data_dir"], problems)
 
 
-def _check_panel_size(flat: dict, services, problems: list) -> None:
-    if flat.get(("buttons", "backend")) == "panel" and len(services) > PANEL_MAX_BUTTONS:
-        problems.append(f"buttons.backend = \"panel\" with {len(services)} [[services]]: the button panel "
-                        f"has at most {PANEL_MAX_BUTTONS} buttons; configure at most {PANEL_MAX_BUTTONS} "
-                        "services, or use backend = \"gpio\"")
+def _check_backend(section: str, options: dict, services, problems: list) -> None:
+    """What the chosen backend cannot work without, and what its class checks itself."""
+    name = options["backend"]
+    if name not in BACKEND_SECTIONS[section].names():
+        return  # reported as not allowed, or as the wrong type
+    backend = BACKEND_SECTIONS[section].load(name)
+    # The printer's message has always quoted the name as Python does, the buttons' as TOML does.
+    shown = repr(name) if section == "printer" else f'"{name}"'
+    for key, spec in backend.OPTIONS.items():
+        if spec.needed and not options[key]:
+            problems.append(f"{section}.{key} is not set but {section}.backend = {shown} needs it; "
+                            f"set it, e.g. {key} = {spec.needed}")
+    problems += backend.config_problems(options, services)
 
 
-def check_range(name: str, value, low, high, problems: list) -> None:
-    """A number from low to high, both included (None: already reported as the wrong type)."""
-    if value is not None and not low <= value <= high:
-        problems.append(f"{name} = {value!r} is out of range; set {low!r} to {high!r}")
-
-
-def _check_ids(flat: dict, problems: list) -> None:
+def _check_ids(values: dict, problems: list) -> None:
     for section, key, example in (("", "id", "kiosk-1"), ("office", "id", "serang-kota")):
-        value = flat.get((section, key))
+        value = values[section][key]
         if value is not None and not ID_PATTERN.fullmatch(value):
-            problems.append(f"{_dotted(section, key)} = {value!r} names MQTT topics; use 1 to 64 lower-case "
+            problems.append(f"{dotted(section, key)} = {value!r} names MQTT topics; use 1 to 64 lower-case "
                             f"letters, digits, '-' or '_', starting with a letter or digit, e.g. \"{example}\"")
-    kiosk_id = flat.get(("", "id"))
+    kiosk_id = values[""]["id"]
     if kiosk_id in RESERVED_IDS:
         problems.append(f"id = {kiosk_id!r} is a topic word of antrean/<office>/ (docs/mqtt.md); choose "
                         f"another, e.g. \"kiosk-1\" (reserved: {', '.join(sorted(RESERVED_IDS))})")
-
-
-def check_dir(name: str, value, problems: list) -> None:
-    """A directory the program can make or use: not empty, not a file, not under a file."""
-    if value is None:
-        return
-    if not value.strip() or "\0" in value:
-        problems.append(f"{name} = {value!r} is no directory path; set one, e.g. \"/var/lib/antrean\"")
-        return
-    path = os.path.abspath(value)
-    while not os.path.lexists(path):  # the kiosk makes what is missing, below what exists
-        path = os.path.dirname(path)
-    if not os.path.isdir(path):
-        where = "is" if path == os.path.abspath(value) else f"is under {path!r}, which is"
-        problems.append(f"{name} = {value!r} {where} not a directory; choose a directory, "
-                        "e.g. \"/var/lib/antrean\"")
 
 
 def _check_timezone(name, problems: list) -> None:
@@ -556,34 +367,17 @@ def _check_timezone(name, problems: list) -> None:
                         '"Asia/Jakarta" (WIB), "Asia/Makassar" (WITA) or "Asia/Jayapura" (WIT)')
 
 
-# What each printer backend cannot work without.
-LINK_NEEDS = {
-    "file": (("path", '"/dev/usb/lp0"'),),
-    "serial": (("serial_port", '"/dev/ttyUSB0"'),),
-    "tcp": (("host", '"192.168.1.50"'),),
-    "usb": (("usb_vendor_id", "0x04b8"), ("usb_product_id", "0x0202")),
-}
-
-
-def _check_printer_link(flat: dict, problems: list) -> None:
-    backend = flat.get(("printer", "backend"))
-    for key, example in LINK_NEEDS.get(backend, ()):
-        if not flat.get(("printer", key)):
-            problems.append(f"printer.{key} is not set but printer.backend = {backend!r} needs it; "
-                            f"set it, e.g. {key} = {example}")
-
-
-def _check_paper(flat: dict, problems: list) -> None:
+def _check_paper(printer: dict, data_dir, problems: list) -> None:
     from kiosk import layout  # python-escpos knows the profiles and their code pages
 
-    profile, code_page = flat.get(("printer", "profile")), flat.get(("printer", "code_page"))
+    profile, code_page = printer["profile"], printer["code_page"]
     if profile is None or code_page is None:
         return
     # This is python-escpos's first import, and the only moment its cache location counts. The
     # kiosk's first start makes <data_dir>/cache (build_kiosk); other users' tools fall back.
-    cache = os.path.join(flat.get(("", "data_dir")) or "", "cache")
+    cache = os.path.join(data_dir or "", "cache")
     layout.prepare(cache if "\0" not in cache and os.access(cache, os.W_OK) else None)  # NUL: check_dir said
-    width, qr_code = flat.get(("printer", "paper_width_mm")), flat.get(("printer", "qr_code"))
+    width, qr_code = printer["paper_width_mm"], printer["qr_code"]
     try:  # a bad width or qr_code is reported above: check the profile against the defaults then
         layout.check_paper(layout.Paper(width if width in layout.COLUMNS else 58, code_page, profile,
                                         qr_code if qr_code in layout.QR_MODES else "auto"))
@@ -591,14 +385,12 @@ def _check_paper(flat: dict, problems: list) -> None:
         problems.append(f"printer.profile = {profile!r}, printer.code_page = {code_page!r}: {exc}")
 
 
-def _build(flat, services, calendar, raw, source) -> Config:
-    section = lambda name: {k: flat[name, k] for k in SCHEMA[name]}  # noqa: E731
+def _build(values, services, calendar, raw, source) -> Config:
     return Config(
-        id=flat["", "id"], data_dir=flat["", "data_dir"],
-        office_id=flat["office", "id"], office_name=flat["office", "name"],
-        timezone=flat["office", "timezone"], services=services, calendar=calendar,
-        printer=section("printer"), buttons=section("buttons"), clock=section("clock"),
-        log=section("log"),
+        id=values[""]["id"], data_dir=values[""]["data_dir"],
+        office_id=values["office"]["id"], office_name=values["office"]["name"],
+        timezone=values["office"]["timezone"], services=services, calendar=calendar,
+        printer=values["printer"], buttons=values["buttons"], clock=values["clock"], log=values["log"],
         other={k: raw[k] for k in OTHER_SECTIONS if k in raw}, source=source,
-        heartbeat_stale_s=flat["", "heartbeat_stale_s"],
+        heartbeat_stale_s=values[""]["heartbeat_stale_s"],
     )

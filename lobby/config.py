@@ -3,9 +3,10 @@
 import os
 from dataclasses import dataclass
 
+from common import tables
+from common.tables import Key
 from edge_agent.config import agent_data_dir  # one rule for where the agent keeps its files
 from kiosk import config as kconfig
-from kiosk.config import Key
 from kiosk.errors import ConfigError
 
 LOBBY = {
@@ -50,7 +51,7 @@ def from_kiosk_config(kiosk: kconfig.Config) -> LobbyConfig:
     problems: list[str] = []
     offices = _offices(raw, problems)
     simple = {k: v for k, v in LOBBY.items() if k != "nearest_offices"}
-    values = kconfig.check_table("lobby", {k: v for k, v in raw.items() if k != "nearest_offices"}, simple,
+    values = tables.check_table("lobby", {k: v for k, v in raw.items() if k != "nearest_offices"}, simple,
                                  problems)
     _check_values(values, problems)
     if problems:
@@ -71,7 +72,7 @@ def _offices(raw: dict, problems: list) -> tuple[dict, ...]:
                         f"{OFFICE_EXAMPLE}")
         return ()
     keys = {"name": Key("str"), "address": Key("str", "")}
-    offices = [kconfig.check_table(f"lobby.nearest_offices[{i}]", item, keys, problems)
+    offices = [tables.check_table(f"lobby.nearest_offices[{i}]", item, keys, problems)
                for i, item in enumerate(items)]
     for i, office in enumerate(offices):
         if office["name"] is not None and not office["name"].strip():

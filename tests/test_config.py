@@ -30,7 +30,7 @@ def base(tmp_path, replace=None, extra=""):
 def test_example_file_is_valid_and_documents_every_key():
     cfg = kconfig.load(EXAMPLE, env={})
     text = open(EXAMPLE).read()
-    for section, keys in kconfig.SCHEMA.items():
+    for section, keys in kconfig.schema().items():
         for key in keys:
             assert f"\n{key} = " in text or f"\n# {key} = " in text, f"{section}.{key} undocumented"
     for key in kconfig.SERVICE_SCHEMA:

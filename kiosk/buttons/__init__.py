@@ -3,7 +3,9 @@
 A source only reports "service X was pressed"; whether that press becomes a
 ticket is decided by :class:`kiosk.buttons.guard.PressGuard` and the ledger.
 Backends are chosen by name and imported lazily so ``import kiosk.buttons``
-never pulls in gpiozero and a laptop can run the demo on a keyboard.
+never pulls in gpiozero and a laptop can run the demo on a keyboard. A new
+source is one module whose class declares its [buttons] keys (``OPTIONS``),
+plus its line in ``BACKENDS`` (docs/printers.md, "Adding a printer backend or a button source").
 """
 
 import enum
@@ -11,16 +13,16 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from common.backends import load_backend
+from common.backends import Configurable, Registry
 from kiosk.buttons.errors import ButtonError, UnknownBackend
 
 log = logging.getLogger("kiosk.buttons")
 
-BACKENDS = {
+BACKENDS = Registry("button", UnknownBackend, {
     "gpio": "kiosk.buttons.gpio:GpioButtons",
     "keyboard": "kiosk.buttons.keyboard:KeyboardButtons",
     "panel": "kiosk.buttons.panel:PanelButtons",
-}
+})
 
 
 class LedMode(str, enum.Enum):
@@ -44,7 +46,7 @@ class ButtonSpec:
             raise ButtonError(f"service code {self.service!r} is invalid; use a letter such as 'A'")
 
 
-class ButtonSource:
+class ButtonSource(Configurable):
     """The seam. Subclasses implement ``_start``, ``_set_led`` and ``_close``."""
 
     def __init__(self, buttons: Sequence[ButtonSpec]):
@@ -119,7 +121,7 @@ class ButtonSource:
 
 def make_button_source(backend: str, buttons: Sequence[ButtonSpec], **options) -> ButtonSource:
     """Build (but do not start) the button backend called ``backend``."""
-    return load_backend(BACKENDS, backend, "button", UnknownBackend)(buttons, **options)
+    return BACKENDS.load(backend)(buttons, **options)
 
 
 def _check_specs(buttons: Sequence[ButtonSpec]) -> tuple[ButtonSpec, ...]:

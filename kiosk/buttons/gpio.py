@@ -7,6 +7,7 @@ of the kiosk (and its tests) never pay for it or need a Pi.
 import threading
 from collections.abc import Sequence
 
+from common.tables import Key
 from kiosk.buttons import ButtonSource, ButtonSpec, LedMode
 from kiosk.buttons.errors import ButtonError
 
@@ -26,6 +27,9 @@ class GpioButtons(ButtonSource):
     pass ``MockFactory()``), or a factory name such as "mock" or "lgpio".
     A factory built from a name belongs to us and is closed by :meth:`close`.
     """
+
+    OPTIONS = {"pin_factory": Key("str", "", choices=("", "mock", "lgpio", "rpigpio", "native")),
+               "pull_up": Key("bool", True), "bounce_time_ms": Key("int", 50, limits=(0, 1000))}
 
     def __init__(self, buttons: Sequence[ButtonSpec], pull_up: bool = True,
                  bounce_time_ms: int = 50, pin_factory=None):

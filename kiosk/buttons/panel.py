@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from button_panel import protocol
 
+from common.tables import Key
 from kiosk.buttons import ButtonSource, ButtonSpec, LedMode
 from kiosk.buttons.errors import ButtonError
 from kiosk.buttons.guard import ReplayGuard
@@ -34,6 +35,15 @@ class PanelButtons(ButtonSource):
     never arrived), ``duplicates`` (replayed presses ignored), ``holds``,
     ``panel_errors`` and ``panel`` (fields of the last HELLO).
     """
+
+    OPTIONS = {
+        "panel_port": Key("str", "", needed='"/dev/antrean-panel"'),
+        "panel_baud_rate": Key("int", 115200, limits=(1200, 4_000_000)),
+        "panel_heartbeat_timeout_ms": Key("int", 3000, limits=(1000, 60_000)),  # the panel beats every 1000 ms
+        "panel_reconnect_s": Key("float", 1.0, limits=(0.1, 600)),
+    }
+    ARGUMENTS = {"panel_port": "port", "panel_baud_rate": "baud_rate",
+                 "panel_heartbeat_timeout_ms": "heartbeat_timeout_ms", "panel_reconnect_s": "reconnect_s"}
 
     def __init__(self, buttons: Sequence[ButtonSpec], port: str, baud_rate: int = 115200,
                  heartbeat_timeout_ms: int = 3000, reconnect_s: float = 1.0):
@@ -73,6 +83,14 @@ class PanelButtons(ButtonSource):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._changed = threading.Condition()
+
+    @classmethod
+    def config_problems(cls, options: dict, services) -> list[str]:
+        if len(services) <= protocol.MAX_BUTTONS:
+            return []
+        return [f"buttons.backend = \"panel\" with {len(services)} [[services]]: the button panel has at most "
+                f"{protocol.MAX_BUTTONS} buttons; configure at most {protocol.MAX_BUTTONS} services, "
+                "or use backend = \"gpio\""]
 
     # ------------------------------------------------------------ the seam
 

@@ -2,40 +2,30 @@
 
 A backend only moves bytes; what a ticket looks like is decided in
 :mod:`kiosk.layout`. Backends are chosen by name and imported lazily so a
-laptop never needs pyusb or a serial port to run the kiosk.
+laptop never needs pyusb or a serial port to run the kiosk. A new backend is
+one module whose class declares its [printer] keys (``OPTIONS``), plus its
+line in ``BACKENDS`` (docs/printers.md, "Adding a printer backend or a button source").
 """
 
-import enum
-
-from common.backends import load_backend
+from common.backends import Configurable, Registry
 from kiosk.printer.errors import PrinterError, UnknownBackend
+from kiosk.seam.states import PrinterStatus  # a state readers see too: defined at the seam
 
-BACKENDS = {
+# In the order printer.backend's choices are listed to the technician.
+BACKENDS = Registry("printer", UnknownBackend, {
+    "file": "kiosk.printer.file:FilePrinter",
     "serial": "kiosk.printer.serialport:SerialPrinter",
     "tcp": "kiosk.printer.tcp:TcpPrinter",
     "usb": "kiosk.printer.usb:UsbPrinter",
-    "file": "kiosk.printer.file:FilePrinter",
-    "dummy": "kiosk.printer.dummy:DummyPrinter",
     "sim": "kiosk.printer.sim:SimPrinter",
-}
+    "dummy": "kiosk.printer.dummy:DummyPrinter",
+})
 
 
-class PrinterStatus(str, enum.Enum):
-    OK = "ok"
-    PAPER_NEAR_END = "paper_near_end"  # a warning: still prints
-    PAPER_OUT = "paper_out"
-    COVER_OPEN = "cover_open"
-    OFFLINE = "offline"
-    ERROR = "error"
-    UNKNOWN = "unknown"  # the printer does not answer status; we try to print
-
-    @property
-    def can_print(self) -> bool:
-        return self in (PrinterStatus.OK, PrinterStatus.PAPER_NEAR_END, PrinterStatus.UNKNOWN)
-
-
-class Printer:
+class Printer(Configurable):
     """The seam. Subclasses implement ``_open``, ``_send``, ``_close`` and may override ``status``."""
+
+    WRITE_MAY_STALL = False  # True: a send may block up to write_timeout_ms (a link, not a file or memory)
 
     def __init__(self):
         self._is_open = False
@@ -85,7 +75,7 @@ class Printer:
 
 def make_printer(backend: str, **options) -> Printer:
     """Build (but do not open) the printer backend called ``backend``."""
-    return load_backend(BACKENDS, backend, "printer", UnknownBackend)(**options)
+    return BACKENDS.load(backend)(**options)
 
 
 __all__ = ["Printer", "PrinterError", "PrinterStatus", "make_printer", "BACKENDS"]

@@ -2,6 +2,7 @@
 
 import os
 
+from common.tables import Key
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
 
@@ -12,6 +13,8 @@ class FilePrinter(Printer):
     ``create`` is off by default: if a USB printer is unplugged we must fail,
     not quietly create a regular file named ``/dev/usb/lp0``.
     """
+
+    OPTIONS = {"path": Key("str", "/dev/usb/lp0", needed='"/dev/usb/lp0"'), "create": Key("bool", False)}
 
     def __init__(self, path: str, create: bool = False):
         super().__init__()

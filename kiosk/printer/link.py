@@ -3,6 +3,7 @@
 import logging
 import time
 
+from common.tables import Key
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer import escpos_status as dle
 from kiosk.printer.errors import PrinterError
@@ -22,6 +23,10 @@ class LinkPrinter(Printer):
     UNKNOWN, never a hang; a lost link is OFFLINE and closes the link so the
     next check reopens it.
     """
+
+    OPTIONS = {"write_timeout_ms": Key("int", 5000, limits=(1, 120_000)),
+               "status_timeout_ms": Key("int", 300, limits=(1, 10_000))}
+    WRITE_MAY_STALL = True
 
     def __init__(self, status_timeout_ms: int = 300):
         super().__init__()

@@ -2,6 +2,7 @@
 
 import time
 
+from common.tables import Key
 from kiosk.printer.errors import PrinterError
 from kiosk.printer.link import LinkLost, LinkPrinter
 
@@ -11,9 +12,15 @@ BITS_PER_BYTE = 10  # start + 8 data + stop
 # pyserial's write_timeout bounds one write() call; writing in chunks makes it mean
 # "the printer took nothing for this long", so a large slow image is not a fault.
 CHUNK = 512
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 
 
 class SerialPrinter(LinkPrinter):
+    OPTIONS = {"serial_port": Key("str", "", needed='"/dev/ttyUSB0"'),
+               "baud_rate": Key("int", 9600, choices=BAUD_RATES),
+               "flow_control": Key("str", "none", choices=tuple(FLOW_CONTROL)), **LinkPrinter.OPTIONS}
+    ARGUMENTS = {"serial_port": "port"}
+
     def __init__(self, port: str, baud_rate: int = 9600, flow_control: str = "none",
                  write_timeout_ms: int = 5000, status_timeout_ms: int = 300):
         super().__init__(status_timeout_ms)

@@ -5,6 +5,7 @@ import os
 import re
 import sys
 
+from common.tables import Key
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.decode import CELL_W, Decoder, Receipt, render_png
 from kiosk.printer.errors import PrinterError
@@ -26,6 +27,8 @@ class SimPrinter(Printer):
     printer out of paper would: the kiosk then marks it ``print_failed``.
     """
 
+    OPTIONS = {"out_dir": Key("str", "")}
+
     def __init__(self, out_dir: str | None = None, stream=None, width_px: int = 384):
         super().__init__()
         if width_px < CELL_W:
@@ -38,6 +41,13 @@ class SimPrinter(Printer):
         self._number = 0
         self.save_error: str | None = None  # why the oldest unsaved ticket is not saved
         self._unsaved: list[tuple[str, Receipt, str]] = []  # (file stem, receipt, text), oldest first
+
+    @classmethod
+    def arguments(cls, options: dict, config) -> dict:
+        from kiosk import layout
+
+        return {"out_dir": options["out_dir"] or os.path.join(config.data_dir, "tickets"),
+                "width_px": layout.paper_from_config(options).dots}  # the profile's dots, as the layout uses
 
     @property
     def columns(self) -> int:

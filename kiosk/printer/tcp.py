@@ -3,11 +3,16 @@
 import socket
 import time
 
+from common.tables import Key
 from kiosk.printer.errors import PrinterError
 from kiosk.printer.link import LinkLost, LinkPrinter
 
 
 class TcpPrinter(LinkPrinter):
+    OPTIONS = {"host": Key("str", "", needed='"192.168.1.50"'), "tcp_port": Key("int", 9100, limits=(1, 65535)),
+               "connect_timeout_ms": Key("int", 3000, limits=(1, 60_000)), **LinkPrinter.OPTIONS}
+    ARGUMENTS = {"tcp_port": "port"}
+
     def __init__(self, host: str, port: int = 9100, connect_timeout_ms: int = 3000,
                  write_timeout_ms: int = 5000, status_timeout_ms: int = 300):
         super().__init__(status_timeout_ms)

@@ -7,11 +7,19 @@ Needs the optional extra: ``pip install 'antrean[pi]'``. If the kernel's
 
 import time
 
+from common.tables import Key
 from kiosk.printer.errors import PrinterError
 from kiosk.printer.link import LinkLost, LinkPrinter
 
 
 class UsbPrinter(LinkPrinter):
+    OPTIONS = {"usb_vendor_id": Key("int", 0, limits=(0, 0xFFFF), needed="0x04b8"),
+               "usb_product_id": Key("int", 0, limits=(0, 0xFFFF), needed="0x0202"),
+               "usb_in_ep": Key("int", 0x82, limits=(0, 0xFF)), "usb_out_ep": Key("int", 0x01, limits=(0, 0xFF)),
+               **LinkPrinter.OPTIONS}
+    ARGUMENTS = {"usb_vendor_id": "vendor_id", "usb_product_id": "product_id", "usb_in_ep": "in_ep",
+                 "usb_out_ep": "out_ep"}
+
     def __init__(self, vendor_id: int, product_id: int, in_ep: int = 0x82, out_ep: int = 0x01,
                  write_timeout_ms: int = 5000, status_timeout_ms: int = 300):
         super().__init__(status_timeout_ms)
