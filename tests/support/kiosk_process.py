@@ -137,9 +137,11 @@ class Process:
         return self.ready.is_set()
 
     def wait_ready(self, timeout_s: float = 30.0) -> "Process":
+        """Itself once ready; a process that ended or hung before it is killed and the test fails with its log."""
         if not self.settle(timeout_s):
-            raise AssertionError(f"{self.name} not ready within {timeout_s} s (exit {self.proc.poll()}): "
-                                 + self.log())
+            code = self.proc.poll()
+            self.kill()
+            raise AssertionError(f"{self.name} not ready within {timeout_s} s (exit {code}): {self.log()}")
         return self
 
     def press(self, keys: str) -> bool:
