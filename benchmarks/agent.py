@@ -48,6 +48,7 @@ from pathlib import Path
 from _common import QUOTA, arguments, machine, office_config, say, table
 from support.broker import Broker  # the real Mosquitto with the shipped config and ACL
 from support.config import load, write
+from support.dns import FakeNameserver
 from support.proxy import DOWNSTREAM, UPSTREAM, Connection, FaultProxy
 
 from kiosk.app import build_kiosk
@@ -256,43 +257,10 @@ class Central:
         self.sock.close()
 
 
-class DnsResponder:
-    """Answers every A query with 127.0.0.1 (RFC 1035, just enough for the agent's probe)."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.sizes: tuple[int, int] | None = None  # UDP payload bytes of the last query and its answer
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                query, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            if len(query) < 17:
-                continue
-            pos = 12
-            while pos < len(query) and query[pos]:
-                pos += 1 + query[pos]
-            question = query[12:pos + 5]
-            answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.1")
-            header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0)
-            self.sizes = (len(query), len(header + question + answer))
-            try:
-                self.sock.sendto(header + question + answer, peer)
-            except OSError:
-                return
-
-    def close(self):
-        self.sock.close()
-
-
 # ---------------------------------------------------------------- config and processes
 
 
+QUERY_NAME = "siak.example.go.id"  # the DNS target's question; the loopback nameserver answers 127.0.0.1
 COMPRESSED = {"probe_interval_s": 1, "health_interval_s": 1, "publish_interval_s": 2, "fail_threshold": 2,
               "success_threshold": 1}
 
@@ -311,7 +279,7 @@ def agent_doc(kiosk: dict, agent_dir: str, keys: dict, port: int, secret: str, d
             "mqtt": {"host": "127.0.0.1", "port": port, "password_file": secret},
             "targets": [{"name": "gateway", "kind": "icmp", "role": "gateway", "host": "127.0.0.1"},
                         {"name": "dns", "kind": "dns", "role": "dns", "host": "127.0.0.1", "port": dns_port,
-                         "query_name": "siak.example.go.id"},
+                         "query_name": QUERY_NAME},
                         {"name": "central-ktp", "kind": "tcp", "role": "central", "host": "127.0.0.1",
                          "port": central_port}]}
 
@@ -569,7 +537,7 @@ def main(argv=None) -> int:
         try:
             broker = Broker(Path(tmp) / "broker").start()
             proxy = CountingProxy(broker.port)
-            central, dns = Central(), DnsResponder()
+            central, dns = Central(), FakeNameserver({QUERY_NAME: "127.0.0.1"})
             data_dir = os.path.join(tmp, "data")
             secret = os.path.join(tmp, "mqtt.secret")
             with open(secret, "w") as f:

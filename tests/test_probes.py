@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from support import need, netns
 from support.config import LAB_OFFICE, MQTT_OFF, kiosk_config, service, write
+from support.dns import FakeNameserver
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.probes import ProbeResult, Target, run_probe
@@ -323,45 +324,6 @@ def test_a_result_as_json_is_rounded():
 
 
 # ------------------------------------------------------------------ host names (probes.resolve)
-
-
-class FakeNameserver:
-    """A DNS server on a loopback address in a thread: A records from ``records``, NXDOMAIN otherwise.
-
-    ``drop`` swallows that many queries first (lost replies); ``silent`` swallows all.
-    """
-
-    def __init__(self, records: dict, address: str = "127.0.0.1", port: int = 0, ttl_s: int = 60):
-        self.records, self.ttl_s = records, ttl_s
-        self.drop, self.silent, self.queries, self.rcode = 0, False, 0, None
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, port))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return  # closed
-            self.queries += 1
-            if self.silent or self.drop > 0:
-                self.drop -= 1
-                continue
-            end = data.index(b"\0", 12) + 5
-            name = netns._wire_name(data[12:end - 4])
-            address = self.records.get(name)
-            answer = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, self.ttl_s, 4) + socket.inet_aton(address)
-                      if address else b"")
-            if self.rcode is not None:  # e.g. SERVFAIL: the resolver's own upstream is unreachable
-                address, answer = None, b""
-            flags = 0x8180 | (self.rcode if self.rcode is not None else 0 if address else 3)
-            self.sock.sendto(data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
-                             + data[12:end] + answer, peer)
-
-    def close(self):
-        self.sock.close()
 
 
 class Clock:

@@ -463,39 +463,14 @@ def serve_http(args) -> None:
 
 
 def serve_dns(args) -> None:
-    import socket
-    import struct
+    import threading
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", args.port))
-    print("ready", sock.getsockname()[1], flush=True)
-    while True:
-        data, peer = sock.recvfrom(512)
-        if len(data) < 12:
-            continue
-        qid, _flags, qd = struct.unpack("!HHH", data[:6])
-        end = 12
-        while data[end]:
-            end += 1 + data[end]
-        question = data[12:end + 5]
-        name = _wire_name(data[12:end + 1])
-        if args.rcode:
-            rcode, answers = args.rcode, b""
-        elif name == args.name.lower():
-            rcode = 0
-            answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(args.address)
-        else:
-            rcode, answers = 3, b""
-        header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
-        sock.sendto(header + question + answers, peer)
+    from support.dns import FakeNameserver  # run as a script, tests/ is on sys.path (see the end of this file)
 
-
-def _wire_name(raw: bytes) -> str:
-    labels, i = [], 0
-    while raw[i]:
-        labels.append(raw[i + 1:i + 1 + raw[i]].decode("ascii").lower())
-        i += 1 + raw[i]
-    return ".".join(labels)
+    server = FakeNameserver({args.name.lower(): args.address}, address="0.0.0.0", port=args.port)
+    server.rcode = args.rcode or None
+    print("ready", server.port, flush=True)
+    threading.Event().wait()  # it answers in its own thread until the lab kills it
 
 
 def main(argv=None) -> None:
@@ -517,4 +492,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for support.dns
     main()
