@@ -9,13 +9,13 @@ import datetime as dt
 import json
 import signal
 import socket
-import subprocess
-import sys
 import threading
 
 import pytest
 from support import FakeSystemClock, at, wait_until
 from support.broker import Collector, Requester, base
+from support.config import kiosk_config, write
+from support.kiosk_process import start_agent
 
 from edge_agent import config as aconfig
 from edge_agent.agent import Agent
@@ -201,46 +201,28 @@ def test_a_technician_confirms_a_clock_leap_through_the_running_kiosk(agent, kio
 
 def test_last_will_when_the_agent_process_is_killed(configs, kiosk, broker, watch, tmp_path):
     config_file = write_config(configs, tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config_file), "run"],
-                            stderr=subprocess.DEVNULL)
+    agent = start_agent(config_file)
     try:
         watch.wait_for(lambda ms: watch.payloads(f"{BASE}/status")[-1:] == [b"online"], what="online")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        agent.signal(signal.SIGKILL)
+        agent.proc.wait(10)
         watch.wait_for(lambda ms: watch.payloads(f"{BASE}/status")[-1:] == [b"offline"], what="the Last Will")
     finally:
-        proc.kill()
+        agent.kill()
 
 
 def write_config(configs, tmp_path):
     """The same settings as a file, for the agent as a real process."""
     kiosk, cfg = configs
     mqtt, target = cfg.mqtt, cfg.targets[0]
-    path = tmp_path / "kiosk.toml"
-    path.write_text(f"""
-id = "{kiosk.id}"
-data_dir = "{kiosk.data_dir}"
-[office]
-id = "{kiosk.office_id}"
-name = "{kiosk.office_name}"
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-needs_targets = ["central"]
-[printer]
-backend = "dummy"
-[mqtt]
-port = {mqtt['port']}
-password_file = "{mqtt['password_file']}"
-keepalive_s = 5
-[[targets]]
-name = "central"
-kind = "tcp"
-role = "central"
-host = "127.0.0.1"
-port = {target['port']}
-""")
-    return path
+    services = [{"code": "A", "name": "Perekaman e-KTP", "needs_targets": ["central"]}]
+    doc = kiosk_config(kiosk.data_dir, services, kiosk_id=kiosk.id, office={"id": kiosk.office_id,
+                                                                          "name": kiosk.office_name},
+                       printer={"backend": "dummy"},
+                       mqtt={"port": mqtt["port"], "password_file": mqtt["password_file"], "keepalive_s": 5},
+                       targets=[{"name": "central", "kind": "tcp", "role": "central", "host": "127.0.0.1",
+                                 "port": target["port"]}])
+    return write(tmp_path / "kiosk.toml", doc)
 
 
 class StateLink:
