@@ -58,7 +58,6 @@ REPO = Path(__file__).resolve().parent.parent
 
 OFFICE, KIOSK = "serang-kota", "kiosk-1"
 BASE = f"antrean/{OFFICE}/{KIOSK}"
-USER = f"{OFFICE}-{KIOSK}"
 DAY_S = 86_400
 MONTH_DAYS = 30
 # The agent's defaults (edge_agent/config.py), for the arithmetic.
@@ -273,10 +272,9 @@ def kiosk_doc(data_dir: str) -> dict:
     return doc
 
 
-def agent_doc(kiosk: dict, agent_dir: str, keys: dict, port: int, secret: str, dns_port: int, central_port: int):
-    """The kiosk's file with the agent's sections: MQTT through the proxy, three loopback targets."""
-    return {**kiosk, "agent": {"data_dir": agent_dir, **keys},
-            "mqtt": {"host": "127.0.0.1", "port": port, "password_file": secret},
+def agent_doc(kiosk: dict, agent_dir: str, keys: dict, mqtt: dict, dns_port: int, central_port: int):
+    """The kiosk's file with the agent's sections: the given [mqtt], three loopback targets."""
+    return {**kiosk, "agent": {"data_dir": agent_dir, **keys}, "mqtt": mqtt,
             "targets": [{"name": "gateway", "kind": "icmp", "role": "gateway", "host": "127.0.0.1"},
                         {"name": "dns", "kind": "dns", "role": "dns", "host": "127.0.0.1", "port": dns_port,
                          "query_name": QUERY_NAME},
@@ -539,17 +537,14 @@ def main(argv=None) -> int:
             proxy = CountingProxy(broker.port)
             central, dns = Central(), FakeNameserver({QUERY_NAME: "127.0.0.1"})
             data_dir = os.path.join(tmp, "data")
-            secret = os.path.join(tmp, "mqtt.secret")
-            with open(secret, "w") as f:
-                f.write(broker.passwords[USER])
+            mqtt = broker.mqtt_config(os.path.join(tmp, "mqtt.secret"), port=proxy.port)  # through the proxy
             kiosk = kiosk_doc(data_dir)
             paths = {"log_a": os.path.join(tmp, "agent-compressed.log"),
                      "log_b": os.path.join(tmp, "agent-defaults.log")}
             for name, agent_dir, keys in (("config_a", "agent-compressed", COMPRESSED),
                                           ("config_b", "agent-defaults", {})):
                 paths[name] = os.path.join(tmp, f"{name}.toml")
-                write(paths[name], agent_doc(kiosk, os.path.join(tmp, agent_dir), keys, proxy.port, secret,
-                                             dns.port, central.port))
+                write(paths[name], agent_doc(kiosk, os.path.join(tmp, agent_dir), keys, mqtt, dns.port, central.port))
             kiosk_cfg = load(kiosk)
             say("building the kiosk ledger (dummy printer, 8 tickets) ...")
             logging.getLogger("kiosk").setLevel(logging.ERROR)  # its burst and paper warnings are on purpose

@@ -14,7 +14,7 @@ import threading
 import pytest
 from support import FakeSystemClock, at, wait_until
 from support.broker import Collector, Requester, base
-from support.config import kiosk_config, write
+from support.config import kiosk_config, toml, write
 from support.kiosk_process import start_agent
 
 from edge_agent import config as aconfig
@@ -24,23 +24,7 @@ from kiosk.printer import PrinterStatus
 from kiosk.printer.decode import decode
 
 BASE = base()
-AGENT_TOML = """
-[agent]
-probe_interval_s = 1
-fail_threshold = 2
-success_threshold = 1
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-[[targets]]
-name = "central"
-kind = "tcp"
-role = "central"
-host = "127.0.0.1"
-port = {central}
-timeout_ms = 500
-"""
+FAST_AGENT = {"probe_interval_s": 1, "fail_threshold": 2, "success_threshold": 1}
 
 
 class Central:
@@ -66,9 +50,9 @@ def central():
 
 @pytest.fixture
 def configs(make_config, broker, central, tmp_path):
-    secret = tmp_path / "mqtt.secret"
-    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
-    text = AGENT_TOML.format(port=broker.port, secret=secret, central=central.port)
+    text = toml({"agent": FAST_AGENT, "mqtt": broker.mqtt_config(tmp_path / "mqtt.secret"),
+                 "targets": [{"name": "central", "kind": "tcp", "role": "central", "host": "127.0.0.1",
+                              "port": central.port, "timeout_ms": 500}]})
     kiosk = make_config(text, replace={'button = "GPIO17"': 'button = "GPIO17"\nneeds_targets = ["central"]'})
     return kiosk, aconfig.from_kiosk_config(kiosk, {})
 

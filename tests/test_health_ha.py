@@ -16,6 +16,7 @@ import jinja2
 import pytest
 from support import wait_until
 from support.broker import Collector, base
+from support.config import toml
 from support.liveness import kiosk_alive
 from test_health import LAPTOP, pi_health
 
@@ -96,9 +97,7 @@ def test_numeric_sensors_keep_history(cfg):
 # ---------------------------------------------------------------- a short printer fault, through the agent
 
 def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_config, broker, tmp_path):
-    secret = tmp_path / "mqtt.secret"
-    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
-    cfg = make_config(f'[mqtt]\nport = {broker.port}\npassword_file = "{secret}"\n')
+    cfg = make_config(toml({"mqtt": broker.mqtt_config(tmp_path / "mqtt.secret")}))
     agent_cfg = aconfig.from_kiosk_config(cfg, {})
     assert agent_cfg.agent["health_interval_s"] == 60
     watch = Collector(broker, "technician", [f"{BASE}/health"])

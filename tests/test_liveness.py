@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from support import wait_until
 from support.broker import base
-from support.config import process_config, write
+from support.config import process_config, toml, write
 from support.kiosk_process import start_kiosk
 from support.liveness import kiosk_alive
 
@@ -27,12 +27,6 @@ from lobby import create_app
 REPO = str(Path(__file__).resolve().parents[1])
 STALE_S = 3  # heartbeat_stale_s in these tests: the smallest the config allows
 BASE = base()
-AGENT_TOML = """
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-"""
 
 
 @pytest.fixture
@@ -171,10 +165,8 @@ def test_a_kiosk_that_never_ran_is_not_running(tmp_path):
 
 @pytest.fixture
 def agent(broker, config_path, tmp_path):
-    secret = tmp_path / "mqtt.secret"
-    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
     with open(config_path, "a") as f:
-        f.write(AGENT_TOML.format(port=broker.port, secret=secret))
+        f.write(toml({"mqtt": broker.mqtt_config(tmp_path / "mqtt.secret")}))
     kiosk_cfg = kconfig.load(str(config_path), env={})
     a = Agent(kiosk_cfg, aconfig.from_kiosk_config(kiosk_cfg, {}))
     runner = threading.Thread(target=a.run)

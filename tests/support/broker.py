@@ -36,6 +36,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
 from support.system import need
 from support.wait import wait_until
 
@@ -196,6 +197,13 @@ class Broker:
         (self.workdir / "acl").write_text(broker_acl(ACL_TEMPLATE.read_text(), self.kiosks))
         self._write_passwords()
         self.proc: subprocess.Popen | None = None
+
+    def mqtt_config(self, secret, office: str = EXAMPLE_OFFICE, kiosk: str = EXAMPLE_KIOSK,
+                    port: int | None = None) -> dict:
+        """The kiosk file's [mqtt] section for one test kiosk on this broker (or on ``port``, a proxy in front
+        of it); the kiosk's password is written to the file ``secret`` as the section names it."""
+        Path(secret).write_text(self.passwords[username(office, kiosk)])
+        return {"host": self.host, "port": port or self.port, "password_file": str(secret)}
 
     def account(self, user: str) -> str:
         """The account a new test client logs in with: the next copy of a shared account, else ``user``."""

@@ -37,8 +37,7 @@ MAX_IN_FLIGHT = 20  # edge_agent.mqtt's window: a sample dropped while in flight
 OFFICE = "serang-kota"
 
 
-def station_config(data_dir: Path, kiosk_id: str, broker: Broker, secret: Path, central_port: int,
-                   outbox_max_bytes: int) -> dict:
+def station_config(data_dir: Path, kiosk_id: str, mqtt: dict, central_port: int, outbox_max_bytes: int) -> dict:
     """One station's file: open around the clock, service A needs the central server, MQTT to the broker."""
     intervals = {key: value / COMPRESSION for key, value in DEFAULT_INTERVALS.items()}
     services = [service(code, quota, **({"needs_targets": ["central-ktp"]} if code == "A" else {}))
@@ -46,7 +45,7 @@ def station_config(data_dir: Path, kiosk_id: str, broker: Broker, secret: Path, 
     return kiosk_config(data_dir, services, kiosk_id=kiosk_id, calendar={**ALWAYS_OPEN, "booking_horizon_days": 3},
                         printer=file_printer(data_dir), buttons={"backend": "keyboard", "cooldown_ms": 0},
                         agent={**intervals, "outbox_max_bytes": outbox_max_bytes},
-                        mqtt={"host": "127.0.0.1", "port": broker.port, "password_file": str(secret)},
+                        mqtt=mqtt,
                         targets=[{"name": "central-ktp", "kind": "http", "role": "central",
                                   "url": f"http://127.0.0.1:{central_port}/health", "timeout_ms": 500}])
 
@@ -194,10 +193,9 @@ class Station:
         self.base = base(OFFICE, kiosk_id)
         self.data_dir = root / kiosk_id
         self.data_dir.mkdir(parents=True)
-        secret = root / f"{kiosk_id}.secret"
-        secret.write_text(broker.passwords[f"{OFFICE}-{kiosk_id}"])
-        self.config = write(root / f"{kiosk_id}.toml", station_config(self.data_dir, kiosk_id, broker, secret,
-                                                                       central.port, outbox_max_bytes))
+        mqtt = broker.mqtt_config(root / f"{kiosk_id}.secret", OFFICE, kiosk_id)
+        self.config = write(root / f"{kiosk_id}.toml", station_config(self.data_dir, kiosk_id, mqtt, central.port,
+                                                                       outbox_max_bytes))
         self.boot_file = root / f"{kiosk_id}.boot_id"
         self.reboot()
         self.kiosk = self.agent = None
