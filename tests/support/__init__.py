@@ -1,11 +1,12 @@
 """The test harness: what the tests (and the benchmarks) start, build and wait with.
 
-- :mod:`support.clock`: office time (``at``, ``JAKARTA``) and a system clock the test sets.
+- :mod:`support.clock`: office time (``at``, ``JAKARTA``), a system clock the test sets, a settable clock.
 - :mod:`support.config`: the one builder of the kiosk's TOML file, and its presets.
 - :mod:`support.kiosk_process`: ``kiosk run`` / ``edge-agent run`` as processes, ready at sd_notify READY=1.
 - :mod:`support.kiosk_inproc`: in-process kiosks (the ``kiosks`` fixture).
 - :mod:`support.broker`: a real Mosquitto with the shipped config (the ``broker`` fixture) and MQTT clients.
 - :mod:`support.proxy`: a TCP fault proxy (hold, cut), shared with benchmarks/agent.py.
+- :mod:`support.dns`: a DNS server on loopback (records, lost replies, error codes).
 - :mod:`support.wait`: ``wait_until``, for what raises no event to wait on.
 - :mod:`support.system`: ``need``, a skip (a failure in CI) where a system component is missing.
 - :mod:`support.liveness`, :mod:`support.netns`, :mod:`support.outage_lab`, :mod:`support.browser`:
