@@ -25,7 +25,7 @@ from edge_agent.network import DOWN, NetworkMonitor, Policy, iso
 from edge_agent.outages import OutageLog
 from edge_agent.probes import Target
 from edge_agent.store import AgentStore
-from kiosk.config import Config
+from kiosk.seam import Config
 from lobby import state as lobby_state
 
 log = logging.getLogger("edge_agent")
@@ -137,7 +137,7 @@ class Agent:
                 self.event(*relayed)
             self.kiosk_watch.note(event)
         if events:  # a crash before this re-relays the batch; receivers dedupe by kiosk_event_id
-            self.follower.done(events[-1]["id"])
+            self.follower.done(events[-1].id)
         return len(events)
 
     def watch_kiosk(self) -> None:

@@ -75,7 +75,7 @@ def cmd_run(args) -> int:
 def _lobby_settings(kiosk):
     if "lobby" not in kiosk.other:
         return None
-    from kiosk.errors import ConfigError
+    from kiosk.seam import ConfigError
     from lobby import config as lconfig
 
     try:

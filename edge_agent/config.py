@@ -15,7 +15,7 @@ from common import tables
 from common.tables import REQUIRED, Key
 from edge_agent.errors import AgentConfigError
 from edge_agent.outbox import MIN_BYTES as MIN_OUTBOX_BYTES
-from kiosk import config as kconfig
+from kiosk.seam import Config, ConfigError, load_config
 
 AGENT = {
     "data_dir": Key("str", ""),
@@ -87,17 +87,17 @@ class AgentConfig:
     topic_base: str
 
 
-def load(path: str | None, env=None) -> tuple[kconfig.Config, AgentConfig]:
+def load(path: str | None, env=None) -> tuple[Config, AgentConfig]:
     """The kiosk's config and the agent's, from one file; raise AgentConfigError listing every fault."""
     env = os.environ if env is None else env
     try:
-        kiosk = kconfig.load(path, env=env)
-    except kconfig.ConfigError as exc:
+        kiosk = load_config(path, env=env)
+    except ConfigError as exc:
         raise AgentConfigError(exc.problems) from None
     return kiosk, from_kiosk_config(kiosk, env)
 
 
-def from_kiosk_config(kiosk: kconfig.Config, env=None) -> AgentConfig:
+def from_kiosk_config(kiosk: Config, env=None) -> AgentConfig:
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in kiosk.other.items()}  # env must not edit kiosk
     problems = _apply_env(raw, env or {})
     agent = tables.check_table("agent", raw.get("agent", {}), AGENT, problems)
@@ -202,7 +202,7 @@ def _check_mqtt(mqtt: dict, problems: list) -> None:
             tables.check_range(f"mqtt.{key}", mqtt[key], low, high, problems)
 
 
-def _check_needs(kiosk: kconfig.Config, targets, problems: list) -> None:
+def _check_needs(kiosk: Config, targets, problems: list) -> None:
     known = {t["name"] for t in targets}
     for service in kiosk.services:
         for name in service.needs_targets:
@@ -211,7 +211,7 @@ def _check_needs(kiosk: kconfig.Config, targets, problems: list) -> None:
                                 f"[[targets]] name; use one of {sorted(known)} or add the target")
 
 
-def agent_data_dir(kiosk: kconfig.Config, env=None) -> str:
+def agent_data_dir(kiosk: Config, env=None) -> str:
     """Where the agent keeps its files (AGENT_DATA_DIR, else [agent] data_dir, else <data_dir>/agent);
     the lobby page reads them there too."""
     env = os.environ if env is None else env

@@ -8,7 +8,7 @@ which HA ignores, keeping the last value as if it were current.
 """
 
 from edge_agent.homeassistant import Component, Discovery
-from kiosk import __version__
+from kiosk.seam import __version__
 
 
 def _on(source: str, expression: str) -> str:

@@ -3,16 +3,11 @@ then checks them against this kiosk (its services, calendar, targets) into a val
 then changes anything. So a handler either does all of its work or raises CommandError and changes
 nothing."""
 
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 
 from edge_agent.errors import CommandError
-from kiosk.clock import Outcome, ask_running_kiosk, ledger_clock
-from kiosk.config import Service
-from kiosk.errors import KioskError, LedgerError
-from kiosk.ledger import open_existing, wait_while
-from kiosk.servicedays import booking_days, is_service_day
+from kiosk.seam import ClockOutcome, KioskError, LedgerError, Service, booking_days, is_service_day, open_requests
 
 KIOSK_ANSWER_WAIT_S = 15.0  # a kiosk looks at its requests every second; a slip takes well under 5 s
 
@@ -42,7 +37,8 @@ class QuotaChange:
 
 
 class Handlers:
-    """Bound to the running agent: its store, network monitor and the kiosk's ledger."""
+    """Bound to the running agent: its store, network monitor and the kiosk (through kiosk.seam's
+    RequestsClient: the agent's only writes to the kiosk's ledger are a quota and requests)."""
 
     def __init__(self, agent):
         self.agent = agent
@@ -85,11 +81,11 @@ class Handlers:
         return {"cleared": old is not None or bool(problems)}
 
     def set_quota(self, payload: dict) -> dict:
-        with self._ledger() as ledger:
-            now = self._now(ledger)
+        with self._kiosk() as kiosk:
+            now = kiosk.now()  # the kiosk's clock: a system clock leapt ahead must not move the ledger
             change = self._quota_change(payload, now)
             try:
-                taken = ledger.set_quota(change.service, change.day, change.quota, now)
+                taken = kiosk.set_quota(change.service, change.day, change.quota, at=now)
             except KioskError as exc:
                 raise CommandError("bad_value", str(exc)) from None
         return {"service": change.service.code, "date": change.day.isoformat(), "quota": change.quota,
@@ -110,41 +106,31 @@ class Handlers:
         return QuotaChange(service, day, payload["quota"])
 
     def test_print(self, payload: dict) -> dict:
-        return self._through_kiosk("test_print", "did not print within {s} s: is it running, and is its "
-                                   "printer ready? The request stays queued and prints when it can.")
+        with self._kiosk() as kiosk:
+            answer = kiosk.test_print(KIOSK_ANSWER_WAIT_S)
+        if answer is None:
+            raise CommandError("kiosk_busy", f"the kiosk did not print within {KIOSK_ANSWER_WAIT_S:.0f} s: is it "
+                                             "running, and is its printer ready? The request stays queued and "
+                                             "prints when it can.")
+        return answer
 
     def confirm_clock(self, payload: dict) -> dict:
         """Never left queued: a confirmation is about the clock now, not whenever the kiosk next runs."""
-        with self._ledger() as ledger:
-            answer = ask_running_kiosk(ledger, self._clock(ledger), KIOSK_ANSWER_WAIT_S)
-        if answer.get("outcome") == Outcome.NOTHING_TO_CONFIRM:
+        with self._kiosk() as kiosk:
+            answer = kiosk.confirm_clock(KIOSK_ANSWER_WAIT_S)
+        if answer.get("outcome") == ClockOutcome.NOTHING_TO_CONFIRM:
             raise CommandError("nothing_to_confirm", answer["message"])
-        if answer.get("outcome") == Outcome.EXPIRED:
+        if answer.get("outcome") == ClockOutcome.EXPIRED:
             raise CommandError("kiosk_busy", answer["message"])
         return answer
-
-    def _through_kiosk(self, kind: str, late: str) -> dict:
-        """Leave the running kiosk a request and wait for its answer in the ledger."""
-        with self._ledger() as ledger:
-            request = ledger.add_request(kind, self._now(ledger))
-            if not wait_while(lambda: ledger.request_pending(request), KIOSK_ANSWER_WAIT_S):
-                raise CommandError("kiosk_busy", "the kiosk " + late.format(s=f"{KIOSK_ANSWER_WAIT_S:.0f}"))
-            return ledger.request_result(request) or {"request_id": request, "ok": True}
-
-    def _now(self, ledger) -> dt.datetime:
-        """The kiosk's clock for what goes into its ledger: a system clock leapt ahead must not move it."""
-        return self._clock(ledger).now()
-
-    def _clock(self, ledger):
-        return ledger_clock(self.agent.kiosk, ledger, system=self.agent.clock)
 
     def resend(self, payload: dict) -> dict:
         self.agent.request_resend()
         return {"queued": True}
 
-    def _ledger(self):
+    def _kiosk(self):
         try:
-            return contextlib.closing(open_existing(self.agent.kiosk, readonly=False))
+            return open_requests(self.agent.kiosk, system=self.agent.clock)
         except LedgerError as exc:
             raise CommandError("kiosk_missing", str(exc)) from None
 

@@ -26,18 +26,17 @@ import os
 import platform
 import time
 
-import kiosk
 from edge_agent import health_sources as src
 from edge_agent.errors import AgentError
 from edge_agent.health_kiosk import KioskWatch, kiosk_health
-from kiosk.config import Config
+from kiosk.seam import Config, Liveness, PrinterStatus, __version__
 
 SCHEMA = 1
 HOT_C, COOL_C = 80.0, 75.0  # hot at 80 °C; cool again only below 75, so jitter at 80 is not news
 DISK_LOW_PCT, DISK_OK_PCT = 10.0, 11.0  # low below 10 % free; fine again from 11 %
 BANDED_ALERTS = frozenset({"cpu_hot", "disk_low"})  # compared with hysteresis, not as alerts
-QUIET_PRINTER_STATES = ("ok", "unknown")
-KIOSK_DOWN = ("not_running", "hung")  # kiosk/liveness.py states that need a person
+QUIET_PRINTER_STATES = (PrinterStatus.OK, PrinterStatus.UNKNOWN)  # a near end of paper is an alert
+KIOSK_DOWN = (Liveness.NOT_RUNNING, Liveness.HUNG)  # states of the kiosk process that need a person
 
 
 def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_command,
@@ -48,7 +47,7 @@ def collect_health(config: Config, *, boots=None, root: str = "/", run=src.run_c
     host = src.Host(root, run, statvfs)
     collected_at = dt.datetime.fromtimestamp(now(), config.tz).isoformat(timespec="seconds")
     health = {"schema": SCHEMA, "collected_at": collected_at,
-              "alerts": [], "software": {"antrean": kiosk.__version__, "python": platform.python_version()}}
+              "alerts": [], "software": {"antrean": __version__, "python": platform.python_version()}}
     unavailable = {}
     for name, source in _sources(config, host, boots, now, kiosk_watch):
         health[name] = _gather(name, source, unavailable)

@@ -14,13 +14,18 @@ import sqlite3
 import time
 
 from edge_agent.health_sources import Unavailable
-from edge_agent.kiosk_events import PRINTER_OK
-from kiosk.config import Config
-from kiosk.errors import KioskError
-from kiosk.liveness import PROC_LOCKS, Liveness, Reading, Watch
-from kiosk.status import read_status
-
-PAPER_WARNING = "paper_near_end"
+from kiosk.seam import (
+    PROC_LOCKS,
+    Config,
+    KioskError,
+    KioskEvent,
+    Liveness,
+    PrinterState,
+    PrinterStatus,
+    Reading,
+    Watch,
+    read_status,
+)
 
 
 class KioskWatch:
@@ -62,15 +67,15 @@ class KioskWatch:
         return {**self.reading.to_dict(self.config.tz), "was": was.value if was else None,
                 "fault": state is not Liveness.RUNNING}
 
-    def note(self, event: dict) -> None:
+    def note(self, event: KioskEvent) -> None:
         """One ledger event, as the agent relays it."""
-        if event["kind"] != "printer_state":
+        if not isinstance(event.payload, PrinterState):
             return
-        status = event["data"].get("status")
-        if status not in PRINTER_OK:
-            self.last_printer_fault = {"status": status, "at": event["at"], "cleared_at": None}
+        at = event.at.isoformat()
+        if event.payload.fault:
+            self.last_printer_fault = {"status": event.payload.status.value, "at": at, "cleared_at": None}
         elif self.last_printer_fault and self.last_printer_fault["cleared_at"] is None:
-            self.last_printer_fault = {**self.last_printer_fault, "cleared_at": event["at"]}
+            self.last_printer_fault = {**self.last_printer_fault, "cleared_at": at}
         self._news = True
 
     def take_news(self) -> bool:
@@ -89,6 +94,6 @@ def kiosk_health(config: Config, now=time.time, watch: KioskWatch | None = None)
         raise Unavailable(str(exc)) from None
     except sqlite3.Error as exc:
         raise Unavailable(f"cannot read ledger {config.ledger_path}: {exc}") from None
-    state["paper_warning"] = state["printer"] == PAPER_WARNING
+    state["paper_warning"] = state["printer"] == PrinterStatus.PAPER_NEAR_END
     state["last_printer_fault"] = watch.last_printer_fault if watch else None
     return state

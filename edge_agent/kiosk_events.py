@@ -6,27 +6,48 @@ kiosk's own time and event id, so a receiver can tell a late relay from a
 new fault and drop a duplicate after an agent crash.
 """
 
-from kiosk.errors import LedgerError
-from kiosk.ledger import open_existing
+from kiosk.seam import (
+    ButtonsState,
+    DayFull,
+    EventKind,
+    EventPayload,
+    HorizonFull,
+    KioskEvent,
+    LedgerError,
+    Payload,
+    PrinterState,
+    open_reader,
+)
 
 BATCH = 200
-PRINTER_OK = ("ok", "paper_near_end", "unknown")
+# Relayed under their own kind, body as the ledger has it.
+AS_THEY_ARE = (EventKind.BURST_ALARM, EventKind.CLOCK_SUSPECT, EventKind.CLOCK_CONFIRMED)
 
 
-def relay_kind(event: dict) -> tuple[str, dict] | None:
-    """The MQTT event (kind, body) for a kiosk ledger event, or None if it stays local."""
-    kind, data = event["kind"], event["data"]
-    body = {**data, "kiosk_event_id": event["id"], "kiosk_at": event["at"]}
-    if kind == "printer_state":
-        return "printer_fault", {**body, "fault": data["status"] not in PRINTER_OK}
-    if kind == "day_full":
-        return "quota_exhausted", {**body, "scope": "day"}
-    if kind == "horizon_full":
-        return "quota_exhausted", {**body, "scope": "horizon"}
-    if kind == "buttons_state":
-        return "button_panel", {**body, "fault": not data["connected"]}
-    if kind in ("burst_alarm", "clock_suspect", "clock_confirmed"):
-        return kind, body
+def relay_kind(event: KioskEvent) -> tuple[str, dict] | None:
+    """The MQTT event (kind, body) for a kiosk ledger event, or None if it stays local.
+
+    The body is the ledger's JSON for the event (the MQTT boundary) with the kiosk's id and time."""
+    relayed = _relayed_as(event.payload)
+    if relayed is None:
+        return None
+    kind, extra = relayed
+    return kind, {**event.data(), "kiosk_event_id": event.id, "kiosk_at": event.at.isoformat(), **extra}
+
+
+def _relayed_as(payload: Payload) -> tuple[str, dict] | None:
+    """The MQTT kind of a payload and what its body adds; None for what stays local (and for what
+    this agent cannot read: an UnknownEvent)."""
+    if isinstance(payload, PrinterState):
+        return "printer_fault", {"fault": payload.fault}
+    if isinstance(payload, DayFull):
+        return "quota_exhausted", {"scope": "day"}
+    if isinstance(payload, HorizonFull):
+        return "quota_exhausted", {"scope": "horizon"}
+    if isinstance(payload, ButtonsState):
+        return "button_panel", {"fault": payload.fault}
+    if isinstance(payload, EventPayload) and payload.event_kind in AS_THEY_ARE:
+        return str(payload.event_kind), {}
     return None
 
 
@@ -37,7 +58,7 @@ class KioskFollower:
         self.config, self.store = config, store
         self._ledger = None
 
-    def new_events(self) -> list[dict]:
+    def new_events(self) -> list[KioskEvent]:
         ledger = self._open()
         if ledger is None:
             return []
@@ -54,7 +75,7 @@ class KioskFollower:
     def _open(self):
         if self._ledger is None:
             try:
-                self._ledger = open_existing(self.config)
+                self._ledger = open_reader(self.config)
             except LedgerError:
                 return None  # the kiosk has not run yet; try again next time
         return self._ledger

@@ -26,6 +26,8 @@ from kiosk.printer import BACKENDS as PRINTERS
 from kiosk.printer import Printer, PrinterStatus
 from kiosk.printer.errors import PrinterError
 from kiosk.printer.serialport import BITS_PER_BYTE
+from kiosk.seam.events import BurstAlarm, ButtonsState, ClockSuspect, EventPayload, PrinterState, RequestDone
+from kiosk.seam.states import PressKind, RequestKind
 from kiosk.signing import load_or_create_key, ticket_payload
 from kiosk.state import service_status, snapshot
 from kiosk.ticket import Ticket
@@ -41,7 +43,7 @@ STATUS_QUESTIONS = 3  # DLE EOT 1, 2 and 4 after a ticket (kiosk/printer/link.py
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-    kind: str  # ticket | full | refused | ignored
+    kind: PressKind
     service: str
     ticket: Ticket | None = None
     printed: bool = False
@@ -183,7 +185,7 @@ class Kiosk:
     def handle_press(self, code: str) -> Outcome:
         service = self.config.service(code)
         if not self.guard.accept(code):
-            return Outcome("ignored", code, reason="cooldown")
+            return Outcome(PressKind.IGNORED, code, reason="cooldown")
         if not self._check_printer().can_print:
             return self._refuse(code)
         self._print_owed()  # tickets owed from a failed print or a staff request go out first
@@ -206,14 +208,14 @@ class Kiosk:
         printed = self._print_ticket(ticket)
         if self.guard.record_ticket(service.code):
             self._burst_alarm(service.code, now)
-        return Outcome("ticket", service.code, ticket, printed)
+        return Outcome(PressKind.TICKET, service.code, ticket, printed)
 
     def _refuse(self, code: str) -> Outcome:
         log.warning("press refused, printer not ready", extra={"service": code, "printer": self.printer_status.value})
         # The LED is off for the fault; a short fast blink says "seen, but cannot print".
         self._refused_until[code] = time.monotonic() + REFUSED_BLINK_S
         self._set_led(code, LedMode.FAST)
-        return Outcome("refused", code, reason=self.printer_status.value)
+        return Outcome(PressKind.REFUSED, code, reason=self.printer_status.value)
 
     def _send(self, data: bytes) -> str | None:
         """Hand a slip to the printer; the error text if the link failed, else None."""
@@ -273,7 +275,7 @@ class Kiosk:
         if error is not None:
             log.error("quota-full slip not printed; the citizen needs staff", extra={"service": service.code,
                                                                                     "error": error})
-        return Outcome("full", service.code, printed=error is None, reason=error or "")
+        return Outcome(PressKind.FULL, service.code, printed=error is None, reason=error or "")
 
     def reprint(self, code: str, day, number: int) -> Ticket:
         """Staff reprint: marked CETAK ULANG so two slips with one number are told apart."""
@@ -286,25 +288,24 @@ class Kiosk:
         return ticket
 
     def _test_prints(self) -> None:
-        for request_id in self.ledger.requests("test_print"):
+        for request_id in self.ledger.requests(RequestKind.TEST_PRINT):
             self.beat()
             now = self.clock.now()
             data = layout.render_test_slip(office_name=self.config.office_name, kiosk_id=self.config.id,
                                            printed_at=now, printer=self.printer_status.value, paper=self.paper)
             error = self._send(data)
             if error is not None:
-                self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": False, "error": error})
+                self.ledger.request_done(RequestDone(request_id, RequestKind.TEST_PRINT, ok=False, error=error), now)
                 return
             status = self._check_printer()
-            self.ledger.request_done(request_id, now, {"kind": "test_print", "ok": status.can_print,
-                                                       "printer": status.value})
+            self.ledger.request_done(RequestDone(request_id, RequestKind.TEST_PRINT, ok=status.can_print,
+                                                 printer=status), now)
 
     def _burst_alarm(self, code: str, now) -> None:
         guard = self.guard
-        data = {"service": code, "tickets": guard.burst_count(code),
-                "window_s": guard.burst_window_s}
-        log.warning("burst alarm: many tickets in a short time", extra=data)
-        self.ledger.record_event("burst_alarm", data, now)
+        alarm = BurstAlarm(code, guard.burst_count(code), guard.burst_window_s)
+        log.warning("burst alarm: many tickets in a short time", extra=alarm.to_json())
+        self.ledger.record_event(alarm, now)
 
     # ------------------------------------------------------------ printer, clock, LEDs
 
@@ -336,7 +337,7 @@ class Kiosk:
         if status is PrinterStatus.OFFLINE:
             self.printer.close()  # so a replugged device gets a fresh handle
         self.printer_status = status
-        if self._record_state("printer", status, status.value, "printer_state", {"status": status.value}):
+        if self._record_state("printer", status, status.value, PrinterState(status)):
             log.info("printer state", extra={"printer": status.value})
         return status
 
@@ -347,10 +348,9 @@ class Kiosk:
         # the drifting system time; only a change of verdict or day is news. A held jump is in the
         # record, so a restart judges the clock as this run did.
         value = clock_record(self.clock, self.clock.now())
-        event = "clock_suspect" if value["suspect"] else None
+        news = ClockSuspect.from_json(value) if value["suspect"] else None  # not the kept time
         verdict = (value["verdict"], value["day"], self.clock.steps)
-        news = {key: value[key] for key in ("suspect", "reason", "day", "verdict")}  # not the kept time
-        if self._record_state("clock", verdict, value, event, news):
+        if self._record_state("clock", verdict, value, news):
             if value["suspect"]:
                 log.warning("clock suspect", extra={"reason": value["reason"]})
 
@@ -358,18 +358,19 @@ class Kiosk:
         """A button source that can lose its link (the USB panel) says so in the kiosk's state."""
         if not hasattr(self.buttons, "connected"):
             return
-        value = {"connected": bool(self.buttons.connected), "error": getattr(self.buttons, "last_error", None)}
-        if self._record_state("buttons", (value["connected"], value["error"]), value, "buttons_state", value):
-            log.log(logging.INFO if value["connected"] else logging.WARNING, "button panel", extra=value)
+        state = ButtonsState(bool(self.buttons.connected), getattr(self.buttons, "last_error", None))
+        value = state.to_json()  # kept in kiosk_state as the event says it
+        if self._record_state("buttons", (state.connected, state.error), value, state):
+            log.log(logging.INFO if state.connected else logging.WARNING, "button panel", extra=value)
 
-    def _record_state(self, key: str, verdict, value, event: str | None, data: dict) -> bool:
+    def _record_state(self, key: str, verdict, value, event: EventPayload | None) -> bool:
         """Write ``value`` under ``key`` (and ``event``) when ``verdict`` changed; whether it changed.
 
         Compared in memory first: these run every idle second, and the ledger is on an SD card."""
         if self._verdicts.get(key, _UNSEEN) == verdict:
             return False
         self._verdicts[key] = verdict
-        self.ledger.set_state(key, value, self.clock.now(), (event, data) if event else None)
+        self.ledger.set_state(key, value, self.clock.now(), event)
         return True
 
     def _refresh_leds(self) -> None:

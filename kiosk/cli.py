@@ -119,10 +119,13 @@ def cmd_status(args) -> int:
 
 
 def cmd_quota_set(args) -> int:
+    from kiosk.seam import open_requests
+
     cfg = _load(args, logs=False)
-    ledger, clock = _open_ledger(cfg)
-    service, day = _service(cfg, args.service), _date(args.date, clock.now())
-    taken = ledger.set_quota(service, day, args.value, clock.now())
+    with open_requests(cfg) as kiosk:
+        now = kiosk.now()
+        service, day = _service(cfg, args.service), _date(args.date, now)
+        taken = kiosk.set_quota(service, day, args.value, at=now)
     print(f"quota for {service.code} ({service.name}) on {day}: {args.value} ({taken} already issued)")
     return 0
 
@@ -171,12 +174,12 @@ def _reprint_here(cfg, args) -> int:
 
 def _reprint_through_running_kiosk(cfg, args) -> int:
     """The running kiosk owns the printer: leave it a request and watch it being printed."""
-    from kiosk.ledger import wait_while
+    from kiosk.seam import open_requests
 
-    ledger, clock = _open_ledger(cfg)
-    day = _date(args.date, clock.now())
-    ticket = ledger.request_reprint(_service(cfg, args.service).code, day, args.value, clock.now())
-    if not wait_while(lambda: ledger.reprint_pending(ticket.id), REQUEST_WAIT_S):
+    with open_requests(cfg) as kiosk:
+        day = _date(args.date, kiosk.now())
+        ticket, printed = kiosk.reprint(_service(cfg, args.service).code, day, args.value, REQUEST_WAIT_S)
+    if not printed:
         print(f"ticket {ticket.label} for {day}: reprint queued; the kiosk prints it when its printer "
               "is ready (see `kiosk status`)")
         return 1
@@ -192,22 +195,23 @@ def cmd_clock_confirm(args) -> int:
 def _confirm_here(cfg, args) -> int:
     from kiosk.clock import confirm_clock
 
-    return _confirm(cfg, confirm_clock, "clock confirmed: the kiosk runs on {now} from its next start")
+    ledger, clock = _open_ledger(cfg)
+    try:
+        answer = confirm_clock(clock, ledger)
+    finally:
+        ledger.close()
+    return _confirmed(answer, "clock confirmed: the kiosk runs on {now} from its next start")
 
 
 def _confirm_through_running_kiosk(cfg, args) -> int:
-    from kiosk.clock import ask_running_kiosk
+    from kiosk.seam import open_requests
 
-    return _confirm(cfg, lambda clock, ledger: ask_running_kiosk(ledger, clock, REQUEST_WAIT_S),
-                    "clock confirmed by the running kiosk: it runs on {now}")
+    with open_requests(cfg) as kiosk:
+        answer = kiosk.confirm_clock(REQUEST_WAIT_S)
+    return _confirmed(answer, "clock confirmed by the running kiosk: it runs on {now}")
 
 
-def _confirm(cfg, ask, said: str) -> int:
-    ledger, clock = _open_ledger(cfg)
-    try:
-        answer = ask(clock, ledger)
-    finally:
-        ledger.close()
+def _confirmed(answer: dict, said: str) -> int:
     if not answer["ok"]:
         return _not_confirmed(answer)
     print(said.format(now=_minute(answer["now"])) + f" (it was suspect: {answer['was']})")

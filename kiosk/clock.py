@@ -35,8 +35,10 @@ import functools
 import logging
 import time
 
+from kiosk.seam.events import ClockConfirmed, RequestDone
 from kiosk.seam.states import ClockOutcome as Outcome
 from kiosk.seam.states import ClockVerdict as Verdict
+from kiosk.seam.states import RequestKind
 
 log = logging.getLogger("kiosk.clock")
 
@@ -287,17 +289,17 @@ def confirm_clock(clock: SafeClock, ledger) -> dict:
         now = clock.now()
         why = f"the clock is suspect for another reason: {clock.suspect_reason}" if clock.suspect else \
             "the clock is not suspect"
-        return {"ok": False, "outcome": Outcome.NOTHING_TO_CONFIRM.value, "now": _iso(now),
+        return {"ok": False, "outcome": Outcome.NOTHING_TO_CONFIRM, "now": _iso(now),
                 "message": f"nothing to confirm: {why}; the kiosk runs on {now:%Y-%m-%d %H:%M} and nothing "
                            "was changed"}
     verdict, was = clock.report()
     now = clock.confirm()
-    data = {"now": _iso(now), "was": was}
+    event = ClockConfirmed(now=_iso(now), was=was)
     if verdict is Verdict.STEP_BACK:  # the ledger's later times were wrong: they no longer count
-        ledger.set_latest_time(now, clock_record(clock, now), ("clock_confirmed", data))
+        ledger.set_latest_time(now, clock_record(clock, now), event)
     else:
-        ledger.set_state("clock", clock_record(clock, now), now, ("clock_confirmed", data))
-    return {"ok": True, "outcome": Outcome.CONFIRMED.value, **data}
+        ledger.set_state("clock", clock_record(clock, now), now, event)
+    return {"ok": True, "outcome": Outcome.CONFIRMED, "now": event.now, "was": event.was}
 
 
 def expire_confirmations(clock: SafeClock, ledger) -> None:
@@ -305,7 +307,7 @@ def expire_confirmations(clock: SafeClock, ledger) -> None:
     it (its asker gave up, or was killed before it could withdraw it). It vouched for the clock of
     then, not of now, so it expires unapplied. Not judged by its deadline: that is a time on a clock
     in question, and after a power cut the clock may read earlier than when it was asked."""
-    for request in ledger.pending_requests("clock_confirm"):
+    for request in ledger.pending_requests(RequestKind.CLOCK_CONFIRM):
         if ledger.expire_request(request.id, clock.now()):
             log.warning("clock confirmation from before the start expired, not applied",
                         extra={"request_id": request.id, "requested_at": _iso(request.requested_at)})
@@ -313,27 +315,10 @@ def expire_confirmations(clock: SafeClock, ledger) -> None:
 
 def take_confirmations(clock: SafeClock, ledger) -> None:
     """The running kiosk answers, at its next look, the confirmations staff or the agent left it."""
-    for request in ledger.pending_requests("clock_confirm"):
+    for request in ledger.pending_requests(RequestKind.CLOCK_CONFIRM):
         result = confirm_clock(clock, ledger)
-        ledger.request_done(request.id, clock.now(), {"kind": "clock_confirm", **result})
+        ledger.request_done(RequestDone(request.id, RequestKind.CLOCK_CONFIRM, **result), clock.now())
         log.warning("clock confirmation from staff", extra={"outcome": result["outcome"], "now": result["now"]})
-
-
-def ask_running_kiosk(ledger, clock: SafeClock, wait_s: float) -> dict:
-    """Leave the running kiosk a confirmation and wait for its answer. Unanswered within ``wait_s``
-    it is withdrawn: a confirmation is about the clock now, not whenever the kiosk next looks."""
-    from kiosk.ledger import wait_while
-
-    now = clock.now()
-    request = ledger.add_request("clock_confirm", now, deadline=now + dt.timedelta(seconds=wait_s))
-    wait_while(lambda: ledger.request_pending(request), wait_s)
-    withdrawn = ledger.expire_request(request, clock.now())
-    answer = None if withdrawn else ledger.request_result(request)
-    if answer is None or answer.get("outcome") == Outcome.EXPIRED:  # also: expired by a kiosk starting
-        return {"ok": False, "outcome": Outcome.EXPIRED.value, "request_id": request,
-                "message": f"the kiosk did not answer within {wait_s:.0f} s; the confirmation was withdrawn "
-                           "and will not be applied later. Is the kiosk running? Ask again when it is"}
-    return answer
 
 
 def _iso(moment: dt.datetime) -> str:

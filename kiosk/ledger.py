@@ -14,12 +14,28 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from typing import NamedTuple
 
 from common import db as db_util
 from kiosk.config import Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
+from kiosk.seam.events import (
+    STAFF_KINDS,
+    DayFull,
+    EventPayload,
+    HorizonFull,
+    KioskEvent,
+    Payload,
+    PrintFailed,
+    QuotaSet,
+    ReprintRequested,
+    RequestDone,
+    RequestExpired,
+    TicketIssued,
+    TicketVoid,
+    parse_payload,
+)
+from kiosk.seam.states import RequestKind, TicketStatus
 from kiosk.ticket import Ticket
 
 SCHEMA_VERSION = 3  # 2 added requests; 3 added the clock_confirm request
@@ -74,7 +90,7 @@ CREATE TABLE IF NOT EXISTS events (
 TICKET_COLUMNS = "id, office_id, service, service_day, number, issued_at, status, print_attempts"
 # Events staff tools write (the CLI, the agent, the lobby), stamped by a process that may run on a
 # wrong clock: they never count in the ledger's latest time, which only the kiosk's own records move.
-STAFF_EVENTS = ("quota_set", "ticket_void", "reprint_requested", "request_expired")
+STAFF_EVENTS = tuple(sorted(STAFF_KINDS))
 # The kiosk's latest events, by id, that the ledger's latest time is read from (see high_water).
 RECENT_EVENTS = 1000
 # The two halves of the owed list (Ledger.owed_prints); each is answered from an index.
@@ -124,23 +140,21 @@ class Ledger:
                 taken = self._taken(db, service.code, day)
                 if taken < quota:
                     return self._insert(db, service.code, day, taken + 1, quota, at)
-            last = days[-1].isoformat() if days else None
-            self._event(db, at, "horizon_full", {"service": service.code, "last_day": last})
+            self._event(db, at, HorizonFull(service.code, days[-1] if days else None))
             return None
 
     def _insert(self, db, code: str, day: dt.date, number: int, quota: int, at: dt.datetime) -> Ticket:
         cur = db.execute(
             "INSERT INTO tickets (office_id, service, service_day, number, issued_at) VALUES (?, ?, ?, ?, ?)",
             (self.office_id, code, day.isoformat(), number, to_ms(at)))
-        data = {"service": code, "service_day": day.isoformat(), "number": number, "quota": quota}
-        self._event(db, at, "ticket_issued", data)
+        self._event(db, at, TicketIssued(code, day, number, quota))
         if number == quota:
-            self._event(db, at, "day_full", {"service": code, "service_day": day.isoformat(), "quota": quota})
+            self._event(db, at, DayFull(code, day, quota))
         return self._ticket(db, db.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE id = ?",
                                            (cur.lastrowid,)).fetchone())
 
     def mark_printed(self, ticket_id: int, reprint: bool = False) -> None:
-        status = "reprinted" if reprint else "printed"
+        status = TicketStatus.REPRINTED if reprint else TicketStatus.PRINTED
         with self._write() as db:
             db.execute("UPDATE tickets SET status = ?, print_attempts = print_attempts + 1 "
                        "WHERE id = ? AND status != 'void'", (status, ticket_id))
@@ -150,7 +164,7 @@ class Ledger:
         with self._write() as db:
             db.execute("UPDATE tickets SET status = 'print_failed', print_attempts = print_attempts + 1 "
                        "WHERE id = ? AND status != 'void'", (ticket_id,))
-            self._event(db, at, "print_failed", {"ticket_id": ticket_id, "error": error})
+            self._event(db, at, PrintFailed(ticket_id, error))
 
     def unconfirmed(self) -> list[Ticket]:
         """Tickets committed but never confirmed printed (a power cut mid-print leaves these)."""
@@ -174,13 +188,12 @@ class Ledger:
     def request_reprint(self, code: str, day: dt.date, number: int, at: dt.datetime) -> Ticket:
         """Staff ask for a ticket again; the kiosk that owns the printer prints it."""
         ticket = self.find(code, day, number)
-        if ticket.status == "void":
+        if ticket.status is TicketStatus.VOID:
             raise LedgerError(f"ticket {ticket.label} for {day} is void; it cannot be reprinted")
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO requests (kind, ticket_id, requested_at) VALUES ('reprint', ?, ?)",
                        (ticket.id, to_ms(at)))
-            self._event(db, at, "reprint_requested", {"ticket_id": ticket.id, "service": code,
-                                                      "service_day": day.isoformat(), "number": number})
+            self._event(db, at, ReprintRequested(ticket.id, code, day, number))
         return ticket
 
     def reprint_pending(self, ticket_id: int) -> bool:
@@ -188,7 +201,7 @@ class Ledger:
             return self._db.execute("SELECT 1 FROM requests WHERE kind = 'reprint' AND ticket_id = ?",
                                     (ticket_id,)).fetchone() is not None
 
-    def add_request(self, kind: str, at: dt.datetime, deadline: dt.datetime | None = None) -> int:
+    def add_request(self, kind: RequestKind, at: dt.datetime, deadline: dt.datetime | None = None) -> int:
         """The agent or staff ask the running kiosk for a test slip or a clock confirmation; the id to watch.
 
         ``deadline``: when the asker stops waiting and withdraws it (``expire_request``)."""
@@ -196,10 +209,10 @@ class Ledger:
             return db.execute("INSERT INTO requests (kind, requested_at, deadline) VALUES (?, ?, ?)",
                               (kind, to_ms(at), None if deadline is None else to_ms(deadline))).lastrowid
 
-    def requests(self, kind: str) -> list[int]:
+    def requests(self, kind: RequestKind) -> list[int]:
         return [r.id for r in self.pending_requests(kind)]
 
-    def pending_requests(self, kind: str) -> list[Request]:
+    def pending_requests(self, kind: RequestKind) -> list[Request]:
         with self._lock:
             rows = self._db.execute("SELECT id, requested_at, deadline FROM requests WHERE kind = ? ORDER BY id",
                                     (kind,)).fetchall()
@@ -213,14 +226,14 @@ class Ledger:
             if row is None:
                 return False
             db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
-            self._event(db, at, "request_expired", {"request_id": request_id, "kind": row[0], "ok": False,
-                                                    "outcome": "expired"})
+            self._event(db, at, RequestExpired(request_id, RequestKind(row[0])))
             return True
 
-    def request_done(self, request_id: int, at: dt.datetime, result: dict) -> None:
+    def request_done(self, answer: RequestDone, at: dt.datetime) -> None:
+        """The running kiosk did a request: gone from the table, its answer an event, at once."""
         with self._write() as db:
-            db.execute("DELETE FROM requests WHERE id = ?", (request_id,))
-            self._event(db, at, "request_done", {"request_id": request_id, **result})
+            db.execute("DELETE FROM requests WHERE id = ?", (answer.request_id,))
+            self._event(db, at, answer)
 
     def request_result(self, request_id: int) -> dict | None:
         """What the kiosk answered to a request it has done (None while pending or pruned)."""
@@ -257,8 +270,7 @@ class Ledger:
                                  f"already issued; set {taken} or more")
             db.execute("INSERT OR REPLACE INTO quota_overrides VALUES (?, ?, ?, ?, ?)",
                        (self.office_id, service.code, day.isoformat(), quota, to_ms(at)))
-            self._event(db, at, "quota_set", {"service": service.code, "service_day": day.isoformat(),
-                                              "quota": quota, "taken": taken})
+            self._event(db, at, QuotaSet(service.code, day, quota, taken))
         return taken
 
     def _quota(self, db, service: Service, day: dt.date) -> int:
@@ -285,27 +297,25 @@ class Ledger:
 
     def void(self, code: str, day: dt.date, number: int, at: dt.datetime, reason: str = "") -> Ticket:
         ticket = self.find(code, day, number)
-        if ticket.status == "void":
+        if ticket.status is TicketStatus.VOID:
             raise LedgerError(f"ticket {ticket.label} for {day} is already void")
         with self._write() as db:
             db.execute("UPDATE tickets SET status = 'void' WHERE id = ?", (ticket.id,))
             db.execute("DELETE FROM requests WHERE ticket_id = ?", (ticket.id,))  # a void ticket is not reprinted
-            self._event(db, at, "ticket_void", {"ticket_id": ticket.id, "service": code,
-                                                "service_day": day.isoformat(), "number": number,
-                                                "reason": reason})
+            self._event(db, at, TicketVoid(ticket.id, code, day, number, reason))
         return ticket
 
     # ------------------------------------------------------------ events and state (the agent's seam)
 
-    def record_event(self, kind: str, data: dict, at: dt.datetime) -> None:
+    def record_event(self, event: Payload, at: dt.datetime) -> None:
         with self._write() as db:
-            self._event(db, at, kind, data)
+            self._event(db, at, event)
 
-    def set_state(self, key: str, value, at: dt.datetime, event: tuple[str, dict] | None = None) -> bool:
+    def set_state(self, key: str, value, at: dt.datetime, event: Payload | None = None) -> bool:
         """Store ``value`` under ``key`` only if it changed (SD cards wear); return whether it did.
 
-        ``event`` (kind, data) is recorded in the same transaction, so a power cut cannot keep the
-        new state and lose the event that says so."""
+        ``event`` is recorded in the same transaction, so a power cut cannot keep the new state and
+        lose the event that says so."""
         text = json.dumps(value, sort_keys=True)
         with self._write() as db:
             row = db.execute("SELECT value FROM kiosk_state WHERE key = ?", (key,)).fetchone()
@@ -313,7 +323,7 @@ class Ledger:
                 return False
             db.execute("INSERT OR REPLACE INTO kiosk_state VALUES (?, ?, ?)", (key, text, to_ms(at)))
             if event is not None:
-                self._event(db, at, *event)
+                self._event(db, at, event)
             return True
 
     def high_water(self) -> dt.datetime | None:
@@ -336,12 +346,12 @@ class Ledger:
                 (since["ticket_id"], *STAFF_EVENTS, since["event_id"])).fetchone()
         return None if row[0] is None else self._moment(row[0])
 
-    def set_latest_time(self, at: dt.datetime, clock: dict, event: tuple[str, dict]) -> None:
+    def set_latest_time(self, at: dt.datetime, clock: dict, event: EventPayload) -> None:
         """Staff confirmed a clock set back before the ledger's latest time: from ``at`` on, the
         later times already recorded (tickets and events under a wrong date) no longer count, the
         kiosk's state is restamped, and the clock record and ``event`` are written, all at once."""
         with self._write() as db:
-            self._event(db, at, *event)
+            self._event(db, at, event)
             event_id = db.execute("SELECT MAX(id) FROM events").fetchone()[0]
             ticket_id = db.execute("SELECT COALESCE(MAX(id), 0) FROM tickets").fetchone()[0]
             db.execute("UPDATE kiosk_state SET updated_at = ? WHERE updated_at > ?", (to_ms(at), to_ms(at)))
@@ -352,13 +362,20 @@ class Ledger:
     def _moment(self, ms: int) -> dt.datetime:
         return dt.datetime.fromtimestamp(ms / 1000, self.tz)
 
+    def events(self, after_id: int = 0, limit: int = 100) -> list[KioskEvent]:
+        """Events after the reader's cursor, oldest first, typed: the agent's stream."""
+        return [KioskEvent(i, self._moment(at), parse_payload(kind, json.loads(data)))
+                for i, at, kind, data in self._event_rows(after_id, limit)]
+
     def events_since(self, after_id: int = 0, limit: int = 100) -> list[dict]:
-        """Events after the reader's cursor, oldest first: the agent's stream."""
+        """The same events as they are stored: kind and JSON data as written."""
+        return [{"id": i, "at": self._moment(at).isoformat(), "kind": kind, "data": json.loads(data)}
+                for i, at, kind, data in self._event_rows(after_id, limit)]
+
+    def _event_rows(self, after_id: int, limit: int) -> list[tuple]:
         with self._lock:
-            rows = self._db.execute("SELECT id, at, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+            return self._db.execute("SELECT id, at, kind, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
                                     (after_id, limit)).fetchall()
-        return [{"id": i, "at": dt.datetime.fromtimestamp(at / 1000, self.tz).isoformat(), "kind": kind,
-                 "data": json.loads(data)} for i, at, kind, data in rows]
 
     def last_event_id(self) -> int:
         with self._lock:
@@ -378,9 +395,10 @@ class Ledger:
         with self._write() as db:
             return db.execute("DELETE FROM events WHERE at < ?", (to_ms(now - EVENT_RETENTION),)).rowcount
 
-    def _event(self, db, at: dt.datetime, kind: str, data: dict) -> None:
+    def _event(self, db, at: dt.datetime, event: Payload) -> None:
+        # The JSON boundary: the row is what the kiosk has always written for this kind.
         db.execute("INSERT INTO events (at, kind, data) VALUES (?, ?, ?)",
-                   (to_ms(at), kind, json.dumps(data, sort_keys=True)))
+                   (to_ms(at), str(event.event_kind), json.dumps(event.to_json(), sort_keys=True)))
 
     # ------------------------------------------------------------ plumbing
 
@@ -397,7 +415,7 @@ class Ledger:
                             (office, code, day, number)).fetchone()[0]
         return Ticket(id=tid, office_id=office, service=code, service_day=dt.date.fromisoformat(day),
                       number=number, issued_at=dt.datetime.fromtimestamp(issued_ms / 1000, self.tz),
-                      people_before=before, status=status, print_attempts=attempts)
+                      people_before=before, status=TicketStatus(status), print_attempts=attempts)
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -442,19 +460,6 @@ def _connect(path: str) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise LedgerError(f"cannot open ledger {path!r}: {exc}; check data_dir and its permissions") from None
     return db
-
-
-def wait_while(pending, timeout_s: float) -> bool:
-    """Poll ``pending()`` until it is false (the running kiosk did what a request asked); False on timeout.
-
-    The kiosk is another process and the ledger is all it shares with staff tools and the agent:
-    there is no event to wait on, so this polls."""
-    deadline = time.monotonic() + timeout_s
-    while pending():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def open_existing(config, readonly: bool = True) -> Ledger:

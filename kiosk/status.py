@@ -7,6 +7,7 @@ from kiosk.clock import ledger_clock
 from kiosk.config import Config
 from kiosk.ledger import open_existing
 from kiosk.liveness import Liveness, Reading, read_liveness
+from kiosk.seam.states import PrinterStatus
 from kiosk.state import snapshot
 
 
@@ -20,7 +21,7 @@ def read_status(cfg: Config, system=time.time, liveness: Reading | None = None) 
     ledger = open_existing(cfg)
     try:
         clock = ledger_clock(cfg, ledger, system=system)
-        status = snapshot(cfg, ledger, clock, ledger.state().get("printer", "unknown"))
+        status = snapshot(cfg, ledger, clock, ledger.state().get("printer", PrinterStatus.UNKNOWN.value))
     finally:
         ledger.close()
     status["process"] = reading.to_dict(cfg.tz)

@@ -3,6 +3,8 @@
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from kiosk.seam.states import TicketStatus
+
 
 @dataclass(frozen=True)
 class Ticket:
@@ -13,7 +15,7 @@ class Ticket:
     number: int
     issued_at: datetime  # timezone-aware, in the office's timezone
     people_before: int  # non-void tickets with a lower number that day
-    status: str = "issued"
+    status: TicketStatus = TicketStatus.ISSUED
     print_attempts: int = 0
 
     @property

@@ -57,6 +57,7 @@ from support.outage_lab import (
 )
 
 from edge_agent.kiosk_events import relay_kind
+from kiosk.seam import KioskEvent, parse_payload
 
 
 def first_copies(messages, station) -> tuple[list, int]:
@@ -113,7 +114,7 @@ def check_as_made(row: Row, message, body: dict, day: Day) -> None:
 
 def check_kiosk_events(station, kept) -> dict:
     """Each kiosk event the agent relays arrived once after deduping by kiosk_event_id, with the kiosk's time."""
-    expected = [e for e in ledger_events(station) if e["id"] > station.cursor0 and relay_kind(e) is not None]
+    expected = [e for e in ledger_events(station) if e["id"] > station.cursor0 and relay_kind(as_event(e)) is not None]
     relayed = {}
     twice = 0
     for m, body in kept:
@@ -127,7 +128,7 @@ def check_kiosk_events(station, kept) -> dict:
     assert sorted(relayed) == [e["id"] for e in expected], "relayed events differ from the ledger's"
     for event in expected:
         message, body = relayed[event["id"]]
-        kind, _ = relay_kind(event)
+        kind, _ = relay_kind(as_event(event))
         assert message.topic == f"{station.base}/events/{kind}"
         assert round(dt.datetime.fromisoformat(body["kiosk_at"]).timestamp() * 1000) == event["at_ms"]
         assert {k: body[k] for k in event["data"]} == event["data"]
@@ -137,6 +138,11 @@ def check_kiosk_events(station, kept) -> dict:
 
 
 ENVELOPE = ("boot_id", "seq", "at", "historical")
+
+
+def as_event(row: dict) -> KioskEvent:
+    """A row of ``ledger_events`` as the agent's follower reads it."""
+    return KioskEvent(row["id"], dt.datetime.fromisoformat(row["at"]), parse_payload(row["kind"], row["data"]))
 
 
 def ledger_events(station) -> list[dict]:

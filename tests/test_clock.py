@@ -258,17 +258,19 @@ def test_booted_behind_the_ledger_cannot_be_confirmed():
 
 
 def test_a_confirmation_a_starting_kiosk_expired_is_answered_as_expired(ledger, monkeypatch):
-    from kiosk import clock as clock_module
+    import types
+
+    from kiosk.seam import RequestsClient
 
     system = FakeSystemClock(at("2027-12-03 08:00"))
-    clock = clock_at(system, at("2026-12-03 08:00"))
+    config = types.SimpleNamespace(tz=JAKARTA, clock={"max_leap_days": 14})
 
     def kiosk_starts_meanwhile(pending, timeout_s):  # the asker's wait, during which a kiosk starts
         expire_confirmations(clock_at(system, at("2026-12-03 08:00")), ledger)
         return not pending()
 
-    monkeypatch.setattr("kiosk.ledger.wait_while", kiosk_starts_meanwhile)
-    answer = clock_module.ask_running_kiosk(ledger, clock, 5)
+    monkeypatch.setattr("kiosk.seam.requests.wait_while", kiosk_starts_meanwhile)
+    answer = RequestsClient(config, ledger, system=system).confirm_clock(5)
     assert (answer["ok"], answer["outcome"]) == (False, "expired") and "withdrawn" in answer["message"]
 
 

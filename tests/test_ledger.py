@@ -13,6 +13,8 @@ from kiosk import servicedays
 from kiosk.config import Calendar, Service
 from kiosk.errors import LedgerError, QuotaError, TicketNotFound
 from kiosk.ledger import Ledger
+from kiosk.seam.events import PrinterState, RequestDone, UnknownEvent
+from kiosk.seam.states import PrinterStatus, RequestKind
 
 A = Service("A", "Perekaman e-KTP", 2, None, None, ())
 B = Service("B", "Kartu Keluarga", 150, None, None, ())
@@ -110,7 +112,7 @@ def test_state_written_only_on_change(ledger):
 def test_high_water_is_latest_ticket_or_event(ledger):
     assert ledger.high_water() is None
     ledger.issue_ticket(B, [MON], at("2026-11-23 08:00"))
-    ledger.record_event("x", {}, at("2026-11-23 09:30"))
+    ledger.record_event(UnknownEvent("x", {}), at("2026-11-23 09:30"))
     assert ledger.high_water() == at("2026-11-23 09:30")
 
 
@@ -119,13 +121,13 @@ def test_readonly_reader_sees_commits_and_cannot_write(ledger):
     ledger.issue_ticket(B, [MON], at("2026-11-23 08:00"))
     assert reader.taken("B", MON) == 1
     with pytest.raises(sqlite3.OperationalError):
-        reader.record_event("x", {}, at("2026-11-23 08:00"))
+        reader.record_event(UnknownEvent("x", {}), at("2026-11-23 08:00"))
     reader.close()
 
 
 def test_events_pruned_after_retention(ledger):
-    ledger.record_event("old", {}, at("2026-01-01 08:00"))
-    ledger.record_event("new", {}, at("2026-11-01 08:00"))
+    ledger.record_event(UnknownEvent("old", {}), at("2026-01-01 08:00"))
+    ledger.record_event(UnknownEvent("new", {}), at("2026-11-01 08:00"))
     assert ledger.prune_events(at("2026-11-23 08:00")) == 1
     assert [e["kind"] for e in ledger.events_since(0)] == ["new"]
 
@@ -228,8 +230,8 @@ def _check_invariants(ledger, by_code):
 
 
 def test_a_state_and_its_event_commit_together_and_a_void_ticket_is_not_owed(ledger):
-    assert ledger.set_state("printer", "paper_out", at("2026-11-23 08:00"), ("printer_state", {"status": "paper_out"}))
-    assert not ledger.set_state("printer", "paper_out", at("2026-11-23 08:01"), ("printer_state", {}))
+    assert ledger.set_state("printer", "paper_out", at("2026-11-23 08:00"), PrinterState(PrinterStatus.PAPER_OUT))
+    assert not ledger.set_state("printer", "paper_out", at("2026-11-23 08:01"), PrinterState(PrinterStatus.PAPER_OUT))
     assert [e["kind"] for e in ledger.events_since(0)] == ["printer_state"]
     ticket = ledger.issue_ticket(B, [MON], at("2026-11-23 08:02"))
     ledger.request_reprint("B", MON, 1, at("2026-11-23 08:03"))
@@ -240,7 +242,7 @@ def test_a_state_and_its_event_commit_together_and_a_void_ticket_is_not_owed(led
 def test_request_ids_are_never_reused(ledger):
     """A reply names its request by id; once the table emptied, every request used to be number 1."""
     first = ledger.add_request("test_print", at("2026-11-23 08:00"))
-    ledger.request_done(first, at("2026-11-23 08:00"), {"ok": True})
+    ledger.request_done(RequestDone(first, RequestKind.TEST_PRINT, ok=True), at("2026-11-23 08:00"))
     second = ledger.add_request("test_print", at("2026-11-23 08:01"))
     assert second > first
     assert ledger.request_result(first)["request_id"] == first
@@ -249,7 +251,7 @@ def test_request_ids_are_never_reused(ledger):
 def test_a_ledger_that_reused_request_ids_continues_past_every_id_a_reply_named(ledger):
     for minute in range(3):  # as the old table did: each done request freed its id again
         request = ledger.add_request("test_print", at(f"2026-11-23 08:0{minute}"))
-        ledger.request_done(request, at(f"2026-11-23 08:0{minute}"), {"ok": True})
+        ledger.request_done(RequestDone(request, RequestKind.TEST_PRINT, ok=True), at(f"2026-11-23 08:0{minute}"))
     ledger._db.execute("UPDATE events SET data = json_set(data, '$.request_id', 7) WHERE kind = 'request_done' "
                        "AND id = (SELECT MAX(id) FROM events WHERE kind = 'request_done')")
     waiting = ledger.add_request("clock_confirm", at("2026-11-23 08:05"))

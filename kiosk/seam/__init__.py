@@ -1,4 +1,4 @@
-"""The kiosk as everything else sees it: the only module outside ``kiosk/`` may import from the kiosk.
+"""The kiosk as everything else sees it: code outside ``kiosk/`` imports from the kiosk only through this.
 
 The agent, the lobby, headquarters and tests of them import these names (``from kiosk.seam import
 LedgerReader``) and nothing else of the kiosk, so the kiosk's insides can change behind them.
@@ -24,7 +24,6 @@ receiver that only parses events (``EventKind``, the payloads) loads no more tha
 """
 
 import importlib
-from typing import TYPE_CHECKING
 
 _SOURCES = {
     "kiosk": ("__version__",),
@@ -66,43 +65,3 @@ def __getattr__(name: str):
 def __dir__() -> list[str]:
     return __all__
 
-
-if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__ above
-    from kiosk import __version__  # noqa: F401
-    from kiosk.clock import SafeClock, ledger_clock  # noqa: F401
-    from kiosk.config import Calendar, Config, Service  # noqa: F401
-    from kiosk.config import load as load_config  # noqa: F401
-    from kiosk.errors import ConfigError, KioskError, LedgerError, QuotaError, TicketNotFound  # noqa: F401
-    from kiosk.liveness import PROC_LOCKS, Liveness, Reading, Watch, read_liveness  # noqa: F401
-    from kiosk.seam.events import (  # noqa: F401
-        PAYLOADS,
-        STAFF_KINDS,
-        BurstAlarm,
-        ButtonsState,
-        ClockConfirmed,
-        ClockSuspect,
-        DayFull,
-        EventKind,
-        EventPayload,
-        HorizonFull,
-        KioskEvent,
-        Payload,
-        PrinterState,
-        PrintFailed,
-        QuotaSet,
-        ReprintRequested,
-        RequestDone,
-        RequestExpired,
-        TicketIssued,
-        TicketVoid,
-        UnknownEvent,
-        parse_payload,
-    )
-    from kiosk.seam.reader import LedgerReader, open_reader  # noqa: F401
-    from kiosk.seam.requests import RequestsClient, open_requests  # noqa: F401
-    from kiosk.seam.states import ClockOutcome, ClockVerdict, PressKind, PrinterStatus, RequestKind, TicketStatus  # noqa: F401
-    from kiosk.servicedays import booking_days, is_service_day  # noqa: F401
-    from kiosk.signing import KEY_BYTES, KEY_FILE, SignatureError, verify_payload  # noqa: F401
-    from kiosk.state import service_status  # noqa: F401
-    from kiosk.status import read_status  # noqa: F401
-    from kiosk.ticket import Ticket  # noqa: F401

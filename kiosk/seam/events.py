@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 from typing import Any, ClassVar
 
-from kiosk.seam.states import ClockVerdict, PrinterStatus, RequestKind
+from kiosk.seam.states import ClockOutcome, ClockVerdict, PrinterStatus, RequestKind
 
 
 class EventKind(enum.StrEnum):
@@ -60,13 +60,13 @@ class EventPayload:
         return self.KIND
 
     def to_json(self) -> dict[str, Any]:
-        body = {_key(f): _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        body = {_key(f): _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}
         return {k: body[k] for k in sorted(body) if not (k in self.OMIT_IF_NONE and body[k] is None)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]):
         values = {}
-        for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        for field in dataclasses.fields(cls):
             if _key(field) in data:
                 values[field.name] = _from_json(field.type, data[_key(field)])
             elif field.default is dataclasses.MISSING:
@@ -162,7 +162,7 @@ class RequestDone(EventPayload):
     ok: bool
     error: str | None = None
     printer: PrinterStatus | None = None
-    outcome: str | None = None
+    outcome: ClockOutcome | None = None
     now: str | None = None
     was: str | None = None
     message: str | None = None
@@ -209,14 +209,14 @@ class ReprintRequested(EventPayload):
 class UnknownEvent:
     """A kind this software does not know, or a payload it cannot read: kept as written."""
     kind: str
-    data: dict[str, Any]
+    data: Any  # a JSON object, as every kiosk writes; whatever else a damaged row holds
 
     @property
     def event_kind(self) -> str:
         return self.kind
 
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.data)
+    def to_json(self) -> Any:
+        return dict(self.data) if isinstance(self.data, dict) else self.data
 
 
 PAYLOADS: dict[EventKind, type[EventPayload]] = {cls.KIND: cls for cls in (
@@ -249,7 +249,7 @@ def parse_payload(kind: str, data: dict[str, Any]) -> Payload:
         cls = PAYLOADS[EventKind(kind)]
         return cls.from_json(data)
     except (ValueError, TypeError, KeyError):
-        return UnknownEvent(kind, dict(data) if isinstance(data, dict) else {"value": data})
+        return UnknownEvent(kind, data)
 
 
 def _to_json(value):
@@ -285,4 +285,4 @@ def _date(value) -> dt.date:
 
 
 _PARSERS = ((dt.date, _date), (PrinterStatus, PrinterStatus), (ClockVerdict, ClockVerdict),
-            (RequestKind, RequestKind))
+            (ClockOutcome, ClockOutcome), (RequestKind, RequestKind))

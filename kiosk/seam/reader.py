@@ -1,8 +1,8 @@
 """What the agent, the lobby and headquarters read of the kiosk's ledger, and nothing they could write.
 
 Opened read-only (SQLite ``mode=ro``): a reader in WAL mode never blocks the kiosk, and cannot
-change the ledger even by mistake. Open one per look (per request, per health reading) and close
-it: one kept open holds back the kiosk's checkpoints.
+change the ledger even by mistake. Each query is its own read transaction, so the agent's event
+follower may keep one open; the lobby opens one per request and closes it at teardown.
 """
 
 import datetime as dt
@@ -11,17 +11,30 @@ import time
 from kiosk.clock import SafeClock, ledger_clock
 from kiosk.config import Config, Service
 from kiosk.ledger import Ledger, open_existing
-from kiosk.seam.events import KioskEvent, parse_payload
+from kiosk.seam.events import KioskEvent
 from kiosk.state import service_status
 from kiosk.ticket import Ticket
 
 
-class LedgerReader:
-    """The kiosk's ledger as its readers see it: counts, tickets, events after a cursor, state."""
+class LedgerHandle:
+    """The kiosk's ledger held for a reader or an asker; closed with it (``with`` closes it too)."""
 
     def __init__(self, config: Config, ledger: Ledger):
         self.config = config
         self._ledger = ledger
+
+    def close(self) -> None:
+        self._ledger.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LedgerReader(LedgerHandle):
+    """The kiosk's ledger as its readers see it: counts, tickets, events after a cursor, state."""
 
     # ------------------------------------------------------------ counts and tickets
 
@@ -44,8 +57,7 @@ class LedgerReader:
 
     def events_since(self, cursor: int = 0, limit: int = 100) -> list[KioskEvent]:
         """Events after ``cursor`` (an event id), oldest first; unknown kinds come as UnknownEvent."""
-        return [KioskEvent(e["id"], dt.datetime.fromisoformat(e["at"]), parse_payload(e["kind"], e["data"]))
-                for e in self._ledger.events_since(cursor, limit)]
+        return self._ledger.events(cursor, limit)
 
     def last_event_id(self) -> int:
         return self._ledger.last_event_id()
@@ -61,17 +73,6 @@ class LedgerReader:
     def clock(self, system=time.time) -> SafeClock:
         """The kiosk's clock as this ledger tells it: what a reader stamps "now" with."""
         return ledger_clock(self.config, self._ledger, system=system)
-
-    # ------------------------------------------------------------ plumbing
-
-    def close(self) -> None:
-        self._ledger.close()
-
-    def __enter__(self) -> "LedgerReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def open_reader(config: Config) -> LedgerReader:

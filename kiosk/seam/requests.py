@@ -10,19 +10,19 @@ write readers make. Everything it writes is stamped with the kiosk's own clock r
 import datetime as dt
 import time
 
-from kiosk.clock import SafeClock, ask_running_kiosk, ledger_clock
+from kiosk.clock import SafeClock, ledger_clock
 from kiosk.config import Config, Service
-from kiosk.ledger import Ledger, open_existing, wait_while
-from kiosk.seam.states import RequestKind
+from kiosk.ledger import Ledger, open_existing
+from kiosk.seam.reader import LedgerHandle
+from kiosk.seam.states import ClockOutcome, RequestKind
 from kiosk.ticket import Ticket
 
 
-class RequestsClient:
+class RequestsClient(LedgerHandle):
     """A staff tool's or the agent's handle on the ledger: quota changes and requests to the kiosk."""
 
     def __init__(self, config: Config, ledger: Ledger, system=time.time):
-        self.config = config
-        self._ledger = ledger
+        super().__init__(config, ledger)
         self._system = system
 
     def clock(self) -> SafeClock:
@@ -59,17 +59,32 @@ class RequestsClient:
     def confirm_clock(self, wait_s: float) -> dict:
         """Staff vouch for the system clock through the running kiosk: its answer, with ``outcome``
         a ClockOutcome value. Never left queued: unanswered within ``wait_s`` it is withdrawn
-        (``outcome`` "expired"), as a confirmation is about the clock now."""
-        return ask_running_kiosk(self._ledger, self.clock(), wait_s)
+        (``outcome`` "expired"), as a confirmation is about the clock now, not whenever the kiosk
+        next looks."""
+        clock = self.clock()
+        now = clock.now()
+        request = self._ledger.add_request(RequestKind.CLOCK_CONFIRM, now, deadline=now + dt.timedelta(seconds=wait_s))
+        wait_while(lambda: self._ledger.request_pending(request), wait_s)
+        withdrawn = self._ledger.expire_request(request, clock.now())
+        answer = None if withdrawn else self._ledger.request_result(request)
+        if answer is None or answer.get("outcome") == ClockOutcome.EXPIRED:  # also: expired by a kiosk starting
+            return {"ok": False, "outcome": ClockOutcome.EXPIRED.value, "request_id": request,
+                    "message": f"the kiosk did not answer within {wait_s:.0f} s; the confirmation was withdrawn "
+                               "and will not be applied later. Is the kiosk running? Ask again when it is"}
+        return answer
 
-    def close(self) -> None:
-        self._ledger.close()
 
-    def __enter__(self) -> "RequestsClient":
-        return self
+def wait_while(pending, timeout_s: float) -> bool:
+    """Poll ``pending()`` until it is false (the running kiosk did what a request asked); False on timeout.
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    The kiosk is another process and the ledger is all it shares with staff tools and the agent:
+    there is no event to wait on, so this polls."""
+    deadline = time.monotonic() + timeout_s
+    while pending():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def open_requests(config: Config, system=time.time) -> RequestsClient:

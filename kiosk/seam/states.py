@@ -1,5 +1,8 @@
 """The kiosk's states as ``str`` enums: each value is exactly the string the ledger's SQL and JSON hold,
-so a member compares equal to what an older reader reads and is stored as it always was."""
+so a member compares equal to what an older reader reads and is stored as it always was.
+
+``StrEnum``: a member in a message or a log line reads as its value ("void"), as the string did.
+PrinterStatus stays the ``(str, Enum)`` it has always been; its users say ``.value``."""
 
 import enum
 
@@ -40,7 +43,7 @@ class PressKind(enum.StrEnum):
     IGNORED = "ignored"  # a press within its button's cooldown: nothing issued, nothing said
 
 
-class ClockVerdict(str, enum.Enum):
+class ClockVerdict(enum.StrEnum):
     """The clock's judgement of the system clock (``kiosk_state`` clock record ``verdict``)."""
     OK = "ok"
     TOO_EARLY = "too_early"  # before the software existed
@@ -50,7 +53,7 @@ class ClockVerdict(str, enum.Enum):
     LEAP = "leap"  # more than max_leap ahead
 
 
-class ClockOutcome(str, enum.Enum):
+class ClockOutcome(enum.StrEnum):
     """What became of a clock confirmation."""
     CONFIRMED = "confirmed"
     NOTHING_TO_CONFIRM = "nothing_to_confirm"
