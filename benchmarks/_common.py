@@ -1,80 +1,46 @@
-"""Shared bits of the benchmarks: percentiles, a markdown-style table, a realistic config.
+"""Shared bits of the benchmarks: percentiles, a markdown-style table, a realistic config, the test harness.
 
 Not a benchmark itself (the leading underscore keeps it out of the list).
 Every benchmark works in a :func:`tempfile.TemporaryDirectory` on the local
 disk and talks to nothing but its own child processes.
 """
 
+import argparse
 import datetime as dt
 import math
 import os
 import platform
 import sys
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The checkout's packages before this folder, which a script run from it has first on sys.path:
+# benchmarks/lobby.py is named like the lobby package it measures.
+sys.path.insert(0, REPO)
+# The test harness (tests/support): the config builder, the kiosk process launcher, the broker, the proxy.
+sys.path.append(os.path.join(REPO, "tests"))
+
+from support import config as _config  # noqa: E402
+
 # A busy Disdukcapil office: four services, quota 150 each, ten service days ahead.
-SERVICES = (
-    ("A", "Perekaman e-KTP", "GPIO17", "GPIO27"),
-    ("B", "Kartu Keluarga", "GPIO22", "GPIO23"),
-    ("C", "Akta Kelahiran", "GPIO5", "GPIO6"),
-    ("D", "Pindah Datang", "GPIO13", "GPIO19"),
-)
+SERVICES = tuple((code, name, button, led) for code, (name, button, led) in _config.SERVICES.items())
 QUOTA = 150
 HORIZON = 10
 
-CONFIG_TOML = """\
-id = "kiosk-1"
-data_dir = "{data_dir}"
 
-[office]
-id = "serang-kota"
-name = "Dinas Kependudukan dan Pencatatan Sipil Kota Serang"
-timezone = "Asia/Jakarta"
-
-[calendar]
-open_weekdays = ["mon", "tue", "wed", "thu", "fri"]
-holidays = ["2026-12-25", "2027-01-01"]
-opens_at = "08:00"
-last_ticket_at = "14:00"
-closes_at = "15:00"
-booking_horizon_days = {horizon}
-
-{services}
-[printer]
-backend = "file"
-path = "{data_dir}/printer.out"
-create = true
-paper_width_mm = {paper}
-
-[buttons]
-backend = "keyboard"
-cooldown_ms = 0
-
-[log]
-level = "info"
-format = "json"
-"""
+def office_config(data_dir: str, paper: int = 58, quota: int = QUOTA, horizon: int = HORIZON) -> dict:
+    """The busy office as a dict shaped like the TOML file (support.config.busy_office)."""
+    return _config.busy_office(data_dir.replace("\\", "/"), paper=paper, quota=quota, horizon=horizon)
 
 
 def config_text(data_dir: str, paper: int = 58, quota: int = QUOTA, horizon: int = HORIZON) -> str:
-    services = "".join(
-        f'[[services]]\ncode = "{code}"\nname = "{name}"\ndaily_quota = {quota}\n'
-        f'button = "{button}"\nled = "{led}"\n\n'
-        for code, name, button, led in SERVICES)
-    return CONFIG_TOML.format(data_dir=data_dir.replace("\\", "/"), paper=paper, horizon=horizon,
-                              services=services)
+    return _config.toml(office_config(data_dir, paper, quota, horizon))
 
 
-class FakeSystemClock:
-    """Stands in for time.time, so a benchmark decides which service day and hour it is."""
-
-    def __init__(self, moment: dt.datetime):
-        self.value = moment.timestamp()
-
-    def set(self, moment: dt.datetime) -> None:
-        self.value = moment.timestamp()
-
-    def __call__(self) -> float:
-        return self.value
+def arguments(doc: str, quick: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first paragraph, and --quick (``quick`` says what it runs)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    return parser
 
 
 def percentile(values, p: float) -> float:

@@ -1,6 +1,6 @@
 """Uplink bytes per day, resident memory and CPU of the edge agent (``python -m edge_agent run``).
 
-The real agent process talks MQTT v5 to a real Mosquitto (tests/broker.py:
+The real agent process talks MQTT v5 to a real Mosquitto (tests/support/broker.py:
 the shipped config and ACL, the kiosk's own password) through a TCP proxy
 on loopback that parses the MQTT stream both ways, so every packet is
 counted with its type, topic and exact size. The kernel's own segment
@@ -29,7 +29,6 @@ and stated counts per day. Nothing leaves loopback.
     python benchmarks/agent.py --quick    # ~35 s (compressed 14 s, defaults 20 s)
 """
 
-import argparse
 import itertools
 import json
 import logging
@@ -46,20 +45,19 @@ import threading
 import time
 from pathlib import Path
 
-from _common import QUOTA, config_text, machine, say, table
+from _common import QUOTA, arguments, machine, office_config, say, table
+from support.broker import Broker  # the real Mosquitto with the shipped config and ACL
+from support.config import load, write
+from support.dns import FakeNameserver
+from support.proxy import DOWNSTREAM, UPSTREAM, Connection, FaultProxy
+
+from kiosk.app import build_kiosk
+from kiosk.printer import PrinterStatus
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO / "tests"))  # tests/broker.py: the real Mosquitto with the shipped config and ACL
-
-from broker import Broker  # noqa: E402
-
-from kiosk import config as kconfig  # noqa: E402
-from kiosk.app import build_kiosk  # noqa: E402
-from kiosk.printer import PrinterStatus  # noqa: E402
 
 OFFICE, KIOSK = "serang-kota", "kiosk-1"
 BASE = f"antrean/{OFFICE}/{KIOSK}"
-USER = f"{OFFICE}-{KIOSK}"
 DAY_S = 86_400
 MONTH_DAYS = 30
 # The agent's defaults (edge_agent/config.py), for the arithmetic.
@@ -164,55 +162,29 @@ def tcp_info(sock: socket.socket) -> dict | None:
             "data_segs_out": data_segs_out, "timestamps": bool(raw[5] & 1)}
 
 
-class CountingProxy:
-    """Forwards 127.0.0.1:port to the broker and records every MQTT packet, both ways, with its time."""
+class CountingProxy(FaultProxy):
+    """The harness's fault proxy in front of the broker, recording every MQTT packet, both ways, with its time."""
 
     def __init__(self, target_port: int):
-        self._target = ("127.0.0.1", target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
         self.packets: list[dict] = []  # t, dir, type, size, topic, payload, conn
         self.reads = {UP: 0, DOWN: 0}  # recv() calls that returned data: a floor for the data segments
-        self.connections = 0
-        self._agent_socks: list[socket.socket] = []
+        self._streams: dict[tuple, MqttStream] = {}
         self._cond = threading.Condition()
-        self._closing = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
-    def _accept(self):
-        while True:
-            try:
-                agent_sock, _ = self._listener.accept()
-                upstream = socket.create_connection(self._target)
-            except OSError:
-                return
-            with self._cond:
-                self.connections += 1
-                conn = self.connections
-                self._agent_socks.append(agent_sock)
-            for src, dst, direction in ((agent_sock, upstream, UP), (upstream, agent_sock, DOWN)):
-                threading.Thread(target=self._pump, args=(src, dst, direction, conn), daemon=True).start()
+    def connected(self, connection: Connection) -> None:
+        with self._cond:
+            for direction in (UPSTREAM, DOWNSTREAM):
+                self._streams[connection.number, direction] = MqttStream()
 
-    def _pump(self, src, dst, direction, conn):
-        stream = MqttStream()
-        try:
-            while data := src.recv(65536):
-                now = time.monotonic()
-                dst.sendall(data)
-                with self._cond:
-                    self.reads[direction] += 1
-                    for kind, size, topic, payload in stream.feed(data):
-                        self.packets.append({"t": now, "dir": direction, "type": kind, "size": size,
-                                             "topic": topic, "payload": payload, "conn": conn})
-                    self._cond.notify_all()
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def forwarded(self, connection: Connection, direction: str, data: bytes, at: float) -> None:
+        label = UP if direction == UPSTREAM else DOWN
+        with self._cond:
+            self.reads[label] += 1
+            for kind, size, topic, payload in self._streams[connection.number, direction].feed(data):
+                self.packets.append({"t": at, "dir": label, "type": kind, "size": size, "topic": topic,
+                                     "payload": payload, "conn": connection.number})
+            self._cond.notify_all()
 
     def wait_for(self, predicate, timeout_s: float) -> bool:
         with self._cond:
@@ -231,24 +203,13 @@ class CountingProxy:
     def snapshot(self) -> dict:
         """Packets so far and the kernel's segment counts of the newest agent connection."""
         with self._cond:
-            sock = self._agent_socks[-1] if self._agent_socks else None
+            sock = self.connections[-1].client if self.connections else None
             return {"t": time.monotonic(), "packets": len(self.packets), "reads": dict(self.reads),
-                    "conn": self.connections, "tcp": tcp_info(sock) if sock is not None else None}
+                    "conn": len(self.connections), "tcp": tcp_info(sock) if sock is not None else None}
 
     def since(self, mark: dict | None = None, until: dict | None = None) -> list[dict]:
         with self._cond:
             return self.packets[(mark or {}).get("packets", 0):(until or {}).get("packets", len(self.packets))]
-
-    def close(self):
-        self._listener.close()
-        with self._cond:
-            socks = list(self._agent_socks)
-        for sock in socks:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
 
 
 # ---------------------------------------------------------------- loopback targets
@@ -295,88 +256,30 @@ class Central:
         self.sock.close()
 
 
-class DnsResponder:
-    """Answers every A query with 127.0.0.1 (RFC 1035, just enough for the agent's probe)."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.sizes: tuple[int, int] | None = None  # UDP payload bytes of the last query and its answer
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                query, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            if len(query) < 17:
-                continue
-            pos = 12
-            while pos < len(query) and query[pos]:
-                pos += 1 + query[pos]
-            question = query[12:pos + 5]
-            answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 60, 4) + socket.inet_aton("127.0.0.1")
-            header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0)
-            self.sizes = (len(query), len(header + question + answer))
-            try:
-                self.sock.sendto(header + question + answer, peer)
-            except OSError:
-                return
-
-    def close(self):
-        self.sock.close()
-
-
 # ---------------------------------------------------------------- config and processes
 
 
-AGENT_TOML = """
-[agent]
-data_dir = "{agent_dir}"
-{agent_keys}
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-
-[[targets]]
-name = "gateway"
-kind = "icmp"
-role = "gateway"
-host = "127.0.0.1"
-
-[[targets]]
-name = "dns"
-kind = "dns"
-role = "dns"
-host = "127.0.0.1"
-port = {dns_port}
-query_name = "siak.example.go.id"
-
-[[targets]]
-name = "central-ktp"
-kind = "tcp"
-role = "central"
-host = "127.0.0.1"
-port = {central_port}
-"""
-COMPRESSED_KEYS = """probe_interval_s = 1
-health_interval_s = 1
-publish_interval_s = 2
-fail_threshold = 2
-success_threshold = 1
-"""
+QUERY_NAME = "siak.example.go.id"  # the DNS target's question; the loopback nameserver answers 127.0.0.1
+COMPRESSED = {"probe_interval_s": 1, "health_interval_s": 1, "publish_interval_s": 2, "fail_threshold": 2,
+              "success_threshold": 1}
 
 
-def kiosk_text(data_dir: str) -> str:
+def kiosk_doc(data_dir: str) -> dict:
     """The benchmarks' busy office (4 services, quota 150) with the dummy printer; service A needs central-ktp."""
-    text = config_text(data_dir)
-    printer = f'backend = "file"\npath = "{data_dir}/printer.out"\ncreate = true\n'
-    assert printer in text, "benchmarks/_common.py's [printer] block changed; update kiosk_text()"
-    text = text.replace(printer, 'backend = "dummy"\n')
-    return text.replace('button = "GPIO17"', 'button = "GPIO17"\nneeds_targets = ["central-ktp"]')
+    doc = office_config(data_dir)
+    doc["printer"] = {"backend": "dummy"}
+    doc["services"][0]["needs_targets"] = ["central-ktp"]
+    return doc
+
+
+def agent_doc(kiosk: dict, agent_dir: str, keys: dict, mqtt: dict, dns_port: int, central_port: int):
+    """The kiosk's file with the agent's sections: the given [mqtt], three loopback targets."""
+    return {**kiosk, "agent": {"data_dir": agent_dir, **keys}, "mqtt": mqtt,
+            "targets": [{"name": "gateway", "kind": "icmp", "role": "gateway", "host": "127.0.0.1"},
+                        {"name": "dns", "kind": "dns", "role": "dns", "host": "127.0.0.1", "port": dns_port,
+                         "query_name": QUERY_NAME},
+                        {"name": "central-ktp", "kind": "tcp", "role": "central", "host": "127.0.0.1",
+                         "port": central_port}]}
 
 
 def child_env() -> dict:
@@ -619,8 +522,7 @@ def typical(sizes: dict, kind: str, direction: str = UP, fallback: int | None = 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (~40 s)")
+    parser = arguments(__doc__, "a fast smoke run (~40 s)")
     parser.add_argument("--seconds", type=float, help="length of the default-settings run (default 90, quick 20)")
     args = parser.parse_args(argv)
     compressed_s = 14.0 if args.quick else 30.0
@@ -633,22 +535,17 @@ def main(argv=None) -> int:
         try:
             broker = Broker(Path(tmp) / "broker").start()
             proxy = CountingProxy(broker.port)
-            central, dns = Central(), DnsResponder()
+            central, dns = Central(), FakeNameserver({QUERY_NAME: "127.0.0.1"})
             data_dir = os.path.join(tmp, "data")
-            secret = os.path.join(tmp, "mqtt.secret")
-            with open(secret, "w") as f:
-                f.write(broker.passwords[USER])
-            base_text = kiosk_text(data_dir)
+            mqtt = broker.mqtt_config(os.path.join(tmp, "mqtt.secret"), port=proxy.port)  # through the proxy
+            kiosk = kiosk_doc(data_dir)
             paths = {"log_a": os.path.join(tmp, "agent-compressed.log"),
                      "log_b": os.path.join(tmp, "agent-defaults.log")}
-            for name, agent_dir, keys in (("config_a", "agent-compressed", COMPRESSED_KEYS),
-                                          ("config_b", "agent-defaults", "")):
+            for name, agent_dir, keys in (("config_a", "agent-compressed", COMPRESSED),
+                                          ("config_b", "agent-defaults", {})):
                 paths[name] = os.path.join(tmp, f"{name}.toml")
-                with open(paths[name], "w") as f:
-                    f.write(base_text + AGENT_TOML.format(
-                        agent_dir=os.path.join(tmp, agent_dir), agent_keys=keys, port=proxy.port, secret=secret,
-                        dns_port=dns.port, central_port=central.port))
-            kiosk_cfg = kconfig.loads(base_text, source="benchmark")
+                write(paths[name], agent_doc(kiosk, os.path.join(tmp, agent_dir), keys, mqtt, dns.port, central.port))
+            kiosk_cfg = load(kiosk)
             say("building the kiosk ledger (dummy printer, 8 tickets) ...")
             logging.getLogger("kiosk").setLevel(logging.ERROR)  # its burst and paper warnings are on purpose
             kiosk = build_kiosk(kiosk_cfg)

@@ -44,14 +44,13 @@ a false outage. An outage with no down period of its own is missed.
     python benchmarks/detection.py --quick    # 4 seeded days
 """
 
-import argparse
 import json
 import math
 import os
 import random
 import sys
 
-from _common import percentile, say, table, verdict
+from _common import arguments, percentile, say, table, verdict
 
 from edge_agent.network import DEGRADED, DOWN, UNKNOWN, UP, Policy, TargetMachine
 from edge_agent.probes import RESOLVE_BUDGET_S, ProbeResult, Target
@@ -364,8 +363,7 @@ def seconds(values, p):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="4 simulated days per loss level instead of 60")
+    parser = arguments(__doc__, "4 simulated days per loss level instead of 60")
     parser.add_argument("--days", type=int, help="simulated days per loss level (default 60)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--real", default=REAL_JSON, help="detection_real.py --json output to compare with")

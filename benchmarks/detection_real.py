@@ -1,7 +1,7 @@
 """Outage detection with the real probes: the real `edge-agent run` in network namespaces, under random loss.
 
 Two labs run at the same time, one at 15 % and one at 30 % loss, each
-``tests/netns.py``'s ``Branch``: kiosk ─ gw ─ central, the agent inside the
+``tests/support/netns.py``'s ``Branch``: kiosk ─ gw ─ central, the agent inside the
 kiosk namespace with its own /etc/resolv.conf (``ip netns exec`` bind-mounts
 /etc/netns/<ns>/resolv.conf), which names Debian's dnsmasq on the router;
 ``siak.lab`` (TTL 0, so every round resolves it again) is the central host.
@@ -35,21 +35,15 @@ degraded by design (edge_agent.network), which the clearing column skips.
 Needs root, ip netns, iptables and dnsmasq (Debian dnsmasq-base).
 """
 
-import argparse
 import datetime as dt
 import json
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
-from _common import percentile, say, table, verdict
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.append(str(REPO / "tests"))  # tests/netns.py: the namespaces, dnsmasq and the agent run
-
-import netns  # noqa: E402
+from _common import arguments, percentile, say, table, verdict
+from support import netns  # the namespaces, dnsmasq and the agent run
 
 LOSSES = (0.15, 0.30)
 DEGRADED_LIMIT = 0.20  # the targets' default degraded_loss
@@ -249,8 +243,7 @@ def rows_of(run: LabRun):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a 2.5-minute smoke run, one outage")
+    parser = arguments(__doc__, "a 2.5-minute smoke run, one outage")
     parser.add_argument("--json", help="also write the per-target figures here (benchmarks/detection.py --real "
                                        "compares its model with them)")
     args = parser.parse_args(argv)

@@ -16,7 +16,6 @@ that every press issues a real ticket and the booking horizon never fills.
     python benchmarks/issuing.py --quick    # 200 presses, 50,000 tickets of history
 """
 
-import argparse
 import datetime as dt
 import io
 import json
@@ -32,7 +31,7 @@ import time
 from _common import (
     QUOTA,
     SERVICES,
-    FakeSystemClock,
+    arguments,
     config_text,
     machine,
     mib,
@@ -43,6 +42,7 @@ from _common import (
     table,
     verdict,
 )
+from support.clock import FakeSystemClock
 
 from common.log import setup_logging
 from kiosk import config as kconfig
@@ -266,8 +266,7 @@ def file_size(path: str) -> int:
 # ---------------------------------------------------------------- main
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (200 presses, 50k history)")
+    parser = arguments(__doc__, "a fast smoke run (200 presses, 50k history)")
     parser.add_argument("--presses", type=int, help="measured presses per ledger (default 2000)")
     parser.add_argument("--history", type=int, help="tickets of history in the second ledger (default 1,000,000)")
     args = parser.parse_args(argv)

@@ -16,16 +16,16 @@ saying ``not_running``, and from SIGSTOP to the first look saying ``hung``
 matters is how far past the last beat plus the limit the verdict comes.
 """
 
-import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from _common import config_text, machine, ms, percentile, say, table, verdict
+from _common import arguments, machine, ms, office_config, percentile, say, table, verdict
+from support import wait_until
+from support.config import write
+from support.kiosk_process import Process, start_kiosk
 
 from kiosk import lock
 from kiosk.liveness import Heartbeat, Liveness, Watch, read_liveness
@@ -69,67 +69,45 @@ def costs(tmp: str, n: int) -> list[list]:
     return rows
 
 
-class Kiosk:
-    def __init__(self, config_path: str):
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", config_path],
-                                     stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        ready = threading.Event()
-
-        def drain():
-            for line in self.proc.stderr:
-                if b'"msg": "ready"' in line:
-                    ready.set()
-
-        threading.Thread(target=drain, daemon=True).start()
-        if not ready.wait(60):
-            self.proc.kill()
-            raise SystemExit("kiosk did not get ready within 60 s")
-
-    def end(self):
-        self.proc.send_signal(signal.SIGCONT)
-        self.proc.kill()
-        self.proc.wait(10)
+def start(config_path: str) -> Process:
+    return start_kiosk(config_path, timeout_s=60)
 
 
 def seconds_until(data_dir: str, state: Liveness, limit_s: float) -> float:
     started = time.monotonic()
-    while time.monotonic() - started < limit_s:
-        if read_liveness(data_dir, STALE_S).state is state:
-            return time.monotonic() - started
-        time.sleep(LOOK_EVERY_S)
-    raise SystemExit(f"the kiosk was not {state.value} within {limit_s} s")
+    wait_until(lambda: read_liveness(data_dir, STALE_S).state is state, limit_s, what=f"the kiosk {state.value}",
+               every_s=LOOK_EVERY_S)
+    return time.monotonic() - started
 
 
 def detection(tmp: str, kills: int, freezes: int) -> tuple[list[float], list[float]]:
     data = os.path.join(tmp, "kiosk")
     os.makedirs(data)
     config = os.path.join(tmp, "kiosk.toml")
-    with open(config, "w") as f:
-        f.write(config_text(data).replace('[office]', f"heartbeat_stale_s = {STALE_S}\n\n[office]", 1))
+    write(config, {**office_config(data), "heartbeat_stale_s": STALE_S})
     killed, frozen = [], []
     for i in range(kills):
         say(f"kill {i + 1}/{kills} ...")
-        kiosk = Kiosk(config)
+        kiosk = start(config)
         seconds_until(data, Liveness.RUNNING, 10)
-        kiosk.proc.send_signal(signal.SIGKILL)
+        kiosk.signal(signal.SIGKILL)
         killed.append(seconds_until(data, Liveness.NOT_RUNNING, 10))
-        kiosk.end()
+        kiosk.kill()
     for i in range(freezes):
         say(f"freeze {i + 1}/{freezes} ...")
-        kiosk = Kiosk(config)
+        kiosk = start(config)
         seconds_until(data, Liveness.RUNNING, 10)
         beat_at = os.stat(os.path.join(data, "kiosk.heartbeat")).st_mtime
-        kiosk.proc.send_signal(signal.SIGSTOP)
+        kiosk.signal(signal.SIGSTOP)
         stopped_at = time.time()
         took = seconds_until(data, Liveness.HUNG, STALE_S + 10)
         frozen.append(stopped_at + took - beat_at - STALE_S)  # past (last beat + limit)
-        kiosk.end()
+        kiosk.kill()
     return killed, frozen
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run")
+    parser = arguments(__doc__, "a fast smoke run")
     args = parser.parse_args(argv)
     looks, kills, freezes = (2_000, 2, 1) if args.quick else (20_000, 5, 3)
     with tempfile.TemporaryDirectory(prefix="antrean-bench-liveness-") as tmp:

@@ -9,27 +9,22 @@ agent does. Every request the page makes is recorded: any that leaves
 """
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [os.path.join(HERE, "..", "tests"), HERE]
+from _common import machine  # puts tests/ on sys.path
+from support.browser import ARGS, CHROMIUM, VIEWPORT
+from support.config import BASE_TOML
+from support.liveness import kiosk_alive
+from test_lobby_support import LOBBY_TOML, NOW, network_body, seed_ledger
 
-from _common import machine  # noqa: E402
-from browser import ARGS, CHROMIUM, VIEWPORT  # noqa: E402
-from conftest import BASE_TOML  # noqa: E402
-from liveness_support import kiosk_alive  # noqa: E402
-from test_lobby_support import LOBBY_TOML, NOW, network_body, seed_ledger  # noqa: E402
-
-from edge_agent.seam import write_network  # noqa: E402
-from kiosk import config as kconfig  # noqa: E402
-from lobby import create_app  # noqa: E402
-from lobby.serve import LobbyServer  # noqa: E402
+from edge_agent.seam import write_network
+from kiosk import config as kconfig
+from lobby import create_app
+from lobby.serve import LobbyServer
 
 
 def pct(values, q):

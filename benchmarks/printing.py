@@ -21,7 +21,6 @@ in this process, so the press and the emulator's byte times share one
                                              # raster ticket alone is 20 s on the wire)
 """
 
-import argparse
 import contextlib
 import datetime as dt
 import io
@@ -32,8 +31,9 @@ import sys
 import tempfile
 import time
 
-from _common import SERVICES, FakeSystemClock, config_text, machine, ms, percentile, say, table, verdict
+from _common import SERVICES, arguments, config_text, machine, ms, percentile, say, table, verdict
 from escpos_emulator import Emulator, PtyLink
+from support.clock import FakeSystemClock
 
 from common.log import setup_logging
 from kiosk import app as kapp
@@ -293,8 +293,7 @@ def run_reloads(cfg, emulator, reloads: int, rng: random.Random) -> dict:
 # ---------------------------------------------------------------- main
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run (5 presses, 1 QR-image press, 3 reloads)")
+    parser = arguments(__doc__, "a smoke run (5 presses, 1 QR-image press, 3 reloads)")
     args = parser.parse_args(argv)
     presses = 5 if args.quick else 30
     image_presses = 1 if args.quick else 3

@@ -1,8 +1,8 @@
 """Process start to ready-to-issue, and resident memory, of ``python -m kiosk run``.
 
 Each run starts the real kiosk process (keyboard buttons on a stdin pipe,
-the "file" printer backend writing into the temp dir) and times Popen to the
-JSON log line ``"msg": "ready"`` on stderr. The first run is cold in the
+the "file" printer backend writing into the temp dir) and times Popen to its
+sd_notify ``READY=1`` (sent right after the JSON log line ``"msg": "ready"``). The first run is cold in the
 kiosk's sense: a new data dir, so no ledger, no ticket key and no
 python-escpos capabilities cache yet (it is written to data_dir/cache). The
 OS page cache is warm either way: a first boot of a Pi is slower still.
@@ -15,18 +15,17 @@ closed and the kiosk must exit 0.
     python benchmarks/startup.py --quick    # 1 cold + 3 warm runs
 """
 
-import argparse
 import datetime as dt
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from _common import config_text, machine, ms, percentile, say, table, verdict
+from _common import arguments, config_text, machine, ms, percentile, say, table, verdict
 from issuing import fill_history
+from support.kiosk_process import clean_env, start_kiosk
 
 from kiosk import config as kconfig
 from kiosk.printer.decode import decode
@@ -35,11 +34,6 @@ TARGET_READY_S = 0.5
 TARGET_RSS_KB = 40_000_000 / 1024  # 40 MB; /proc reports kB of 1024 bytes
 PRESSES = "abcdabcd"  # eight tickets, two per service
 TIMEOUT_S = 30
-
-
-def child_env() -> dict:
-    # A KIOSK_* variable in the caller's environment would reconfigure (or break) the kiosk.
-    return {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
 
 
 def proc_status(pid: int) -> dict:
@@ -84,58 +78,42 @@ def file_size(path: str) -> int:
 
 def one_run(config_path: str, printer_path: str) -> dict:
     offset = file_size(printer_path)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", config_path],
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            env=child_env())
-    lines = []
+    kiosk = start_kiosk(config_path, ready=False)
     try:
-        for line in proc.stderr:
-            lines.append(line)
-            if b'"msg": "ready"' in line:
-                ready_s = time.perf_counter() - t0
-                break
-        else:
-            raise SystemExit(f"kiosk exited before ready, status {proc.wait()}:\n"
-                             + b"".join(lines).decode(errors="replace"))
-        # Keep draining stderr so a chatty kiosk never blocks on a full pipe.
-        drain = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
-        drain.start()
+        if not kiosk.settle(TIMEOUT_S):
+            raise SystemExit(f"kiosk not ready, status {kiosk.proc.poll()}:\n{kiosk.log(tail=None)}")
+        ready_s = kiosk.ready_after_s
 
         t_press = time.perf_counter()
-        proc.stdin.write(PRESSES.encode() + b"\n")
-        proc.stdin.flush()
+        kiosk.press(PRESSES)
         first_s = None
         deadline = t_press + TIMEOUT_S
         while (count := cuts(printer_path, offset)) < len(PRESSES):
             if first_s is None and count >= 1:
                 first_s = time.perf_counter() - t_press
-            if time.perf_counter() > deadline or proc.poll() is not None:
-                raise SystemExit(f"only {count} of {len(PRESSES)} tickets printed:\n"
-                                 + b"".join(lines).decode(errors="replace"))
+            if time.perf_counter() > deadline or not kiosk.alive:
+                raise SystemExit(f"only {count} of {len(PRESSES)} tickets printed:\n{kiosk.log(tail=None)}")
             time.sleep(0.001)
         all_s = time.perf_counter() - t_press
         first_s = first_s if first_s is not None else all_s
-        mem = proc_status(proc.pid)
+        mem = proc_status(kiosk.pid)
         if printed(printer_path, offset) != len(PRESSES):
             raise SystemExit(f"the printer file does not decode to {len(PRESSES)} tickets")
 
-        proc.stdin.close()  # EOF: the kiosk drains, stops and exits
-        status = proc.wait(timeout=TIMEOUT_S)
-        drain.join(timeout=5)
+        kiosk.close_input()  # EOF: the kiosk drains, stops and exits
+        status = kiosk.end(TIMEOUT_S)
         if status != 0:
-            raise SystemExit(f"kiosk exited {status}:\n" + b"".join(lines).decode(errors="replace"))
+            raise SystemExit(f"kiosk exited {status}:\n{kiosk.log(tail=None)}")
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        if kiosk.alive:
+            kiosk.kill()
     return {"ready": ready_s, "first_ticket": first_s, "all_tickets": all_s, **mem}
 
 
 def bare_python() -> dict:
     """RSS of an interpreter that does nothing: the floor under any Python kiosk."""
     out = subprocess.run([sys.executable, "-c", "print(open('/proc/self/status').read())"],
-                         capture_output=True, text=True, check=True, env=child_env()).stdout
+                         capture_output=True, text=True, check=True, env=clean_env()).stdout
     fields = {}
     for line in out.splitlines():
         key, _, value = line.partition(":")
@@ -144,7 +122,7 @@ def bare_python() -> dict:
     starts = []
     for _ in range(5):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True, env=child_env())
+        subprocess.run([sys.executable, "-c", "pass"], check=True, env=clean_env())
         starts.append(time.perf_counter() - t0)
     fields["start_s"] = percentile(starts, 50)
     return fields
@@ -155,8 +133,7 @@ def mb(kb: float) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (1 cold + 3 warm runs)")
+    parser = arguments(__doc__, "a fast smoke run (1 cold + 3 warm runs)")
     parser.add_argument("--runs", type=int, help="warm runs (default 10)")
     parser.add_argument("--history", type=int, help="tickets in the big-ledger runs (default 1,000,000)")
     args = parser.parse_args(argv)
@@ -216,7 +193,7 @@ def main(argv=None) -> int:
          verdict(max(r["ready"] for r in hist) <= TARGET_READY_S)],
         ["reference: `python -c pass` (start to exit)", 5, ms(bare["start_s"]), "", "", ""],
     ]
-    print(table(["Popen -> \"ready\" log line", "runs", "p50", "max", "target", "result"], rows))
+    print(table(["Popen -> READY=1 (sd_notify)", "runs", "p50", "max", "target", "result"], rows))
 
     print("\n## After ready: presses through stdin\n")
     first = [r["first_ticket"] for r in warm]

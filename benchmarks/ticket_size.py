@@ -11,7 +11,6 @@ its tickets as images would. Also the time to render our bytes.
     python benchmarks/ticket_size.py --quick    # 50
 """
 
-import argparse
 import contextlib
 import datetime as dt
 import io
@@ -21,7 +20,19 @@ import sys
 import tempfile
 import time
 
-from _common import QUOTA, SERVICES, FakeSystemClock, config_text, machine, ms, percentile, say, table, verdict
+from _common import (
+    QUOTA,
+    SERVICES,
+    arguments,
+    config_text,
+    machine,
+    ms,
+    percentile,
+    say,
+    table,
+    verdict,
+)
+from support.clock import FakeSystemClock
 
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
@@ -114,8 +125,7 @@ def link_time(n_bytes: int, baud: int) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (50 timed renders)")
+    parser = arguments(__doc__, "a fast smoke run (50 timed renders)")
     args = parser.parse_args(argv)
     renders = 50 if args.quick else 500
     # The kiosk's log lines (a burst alarm per service while issuing a whole day) are not the table.

@@ -1,49 +1,23 @@
-import datetime as dt
-from zoneinfo import ZoneInfo
+"""Fixtures every test may ask for; the harness itself is the package tests/support."""
 
 import pytest
+from support import config
+from support.broker import Broker, Collector, base
+from support.clock import JAKARTA, FakeSystemClock, at  # noqa: F401 (re-exported for tests not yet moved)
+from support.config import BASE_TOML  # noqa: F401 (re-exported for tests not yet moved)
+from support.kiosk_inproc import KioskFactory
+from support.system import need  # noqa: F401 (re-exported for tests not yet moved)
 
 from kiosk import config as kconfig
-
-JAKARTA = ZoneInfo("Asia/Jakarta")
-
-BASE_TOML = """
-id = "kiosk-1"
-data_dir = "{data_dir}"
-[office]
-id = "serang-kota"
-name = "Disdukcapil Kota Serang"
-[calendar]
-holidays = ["2026-12-25"]
-booking_horizon_days = 5
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = 3
-button = "GPIO17"
-led = "GPIO27"
-[[services]]
-code = "B"
-name = "Kartu Keluarga"
-daily_quota = 150
-button = "GPIO22"
-led = "GPIO23"
-[printer]
-backend = "dummy"
-[buttons]
-cooldown_ms = 0
-"""
-
-
-def at(text: str) -> dt.datetime:
-    """A moment in office time: at("2026-11-23 09:00")."""
-    return dt.datetime.fromisoformat(text).replace(tzinfo=JAKARTA)
+from kiosk.ledger import Ledger
 
 
 @pytest.fixture
 def make_config(tmp_path):
+    """The desk kiosk's config (support.config.desk_config) in tmp_path, with ``extra`` TOML appended
+    and each ``replace`` key (which must be there) replaced in its text."""
     def make(extra: str = "", replace: dict | None = None):
-        text = BASE_TOML.format(data_dir=tmp_path)
+        text = config.toml(config.desk_config(tmp_path))
         for old, new in (replace or {}).items():
             assert old in text, old
             text = text.replace(old, new)
@@ -51,40 +25,33 @@ def make_config(tmp_path):
     return make
 
 
-class FakeSystemClock:
-    """Stands in for time.time: the test sets the system clock like a bad RTC would.
-
-    ``monotonic`` stands in for time.monotonic, which no one can set: ``set`` moves only the
-    system clock, ``advance`` lets real time pass on both."""
-
-    def __init__(self, moment: dt.datetime):
-        self.value = moment.timestamp()
-        self.elapsed = 0.0
-        self.ntp_synced = False  # what adjtimex(2) would say: a time server keeps this clock
-
-    def ntp_state(self) -> bool:
-        return self.ntp_synced
-
-    def set(self, moment: dt.datetime) -> None:
-        self.value = moment.timestamp()
-
-    def advance(self, delta: dt.timedelta) -> None:
-        self.value += delta.total_seconds()
-        self.elapsed += delta.total_seconds()
-
-    def monotonic(self) -> float:
-        return self.elapsed
-
-    def __call__(self) -> float:
-        return self.value
+@pytest.fixture
+def kiosks():
+    """Builds in-process kiosks (support.kiosk_inproc) and stops them after the test."""
+    factory = KioskFactory()
+    yield factory
+    factory.close()
 
 
-def need(available: bool, reason: str) -> None:
-    """Skip a test whose system component is missing, except in CI, where that is a failure."""
-    import os
+@pytest.fixture
+def broker(tmp_path):
+    """A real Mosquitto with the shipped config, on a free loopback port; killed after the test."""
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.kill()
 
-    if available:
-        return
-    if os.environ.get("ANTREAN_TEST_REQUIRE_SYSTEM"):
-        pytest.fail(f"{reason} (CI must run this: install it with bash .ci/system-packages)")
-    pytest.skip(reason)
+
+@pytest.fixture
+def watch(broker):
+    """A technician subscribed to everything the test kiosk (kiosk-1) publishes."""
+    c = Collector(broker, "technician", [f"{base()}/#"])
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    """An empty ledger of the Serang office in tmp_path."""
+    led = Ledger(str(tmp_path / "ledger.sqlite3"), "serang-kota", JAKARTA)
+    yield led
+    led.close()

@@ -11,42 +11,25 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
-from broker import Broker, Collector, Requester, base, wait_until
-from conftest import FakeSystemClock, at
+from support import FakeSystemClock, at, wait_until
+from support.broker import Collector, Requester, base
+from support.config import kiosk_config, toml, write
+from support.kiosk_process import start_agent
 
 from edge_agent import config as aconfig
 from edge_agent import schema
 from edge_agent.agent import Agent
 from edge_agent.boots import BootLog
 from edge_agent.store import read_announcement
-from kiosk.app import build_kiosk
 from kiosk.printer import PrinterStatus
 from kiosk.printer.decode import decode
 
 BASE = base()
-AGENT_TOML = """
-[agent]
-probe_interval_s = 1
-fail_threshold = 2
-success_threshold = 1
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-[[targets]]
-name = "central"
-kind = "tcp"
-role = "central"
-host = "127.0.0.1"
-port = {central}
-timeout_ms = 500
-"""
+FAST_AGENT = {"probe_interval_s": 1, "fail_threshold": 2, "success_threshold": 1}
 
 
 class Central:
@@ -64,13 +47,6 @@ class Central:
 
 
 @pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
 def central():
     c = Central()
     yield c
@@ -79,9 +55,9 @@ def central():
 
 @pytest.fixture
 def configs(make_config, broker, central, tmp_path):
-    secret = tmp_path / "mqtt.secret"
-    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
-    text = AGENT_TOML.format(port=broker.port, secret=secret, central=central.port)
+    text = toml({"agent": FAST_AGENT, "mqtt": broker.mqtt_config(tmp_path / "mqtt.secret"),
+                 "targets": [{"name": "central", "kind": "tcp", "role": "central", "host": "127.0.0.1",
+                              "port": central.port, "timeout_ms": 500}]})
     kiosk = make_config(text, replace={'button = "GPIO17"': 'button = "GPIO17"\nneeds_targets = ["central"]'})
     return kiosk, aconfig.from_kiosk_config(kiosk, {})
 
@@ -92,11 +68,8 @@ def kiosk_clock():
 
 
 @pytest.fixture
-def kiosk(configs, kiosk_clock):
-    k = build_kiosk(configs[0], system_clock=kiosk_clock, monotonic=kiosk_clock.monotonic)
-    k.start()
-    yield k
-    k.stop()
+def kiosk(configs, kiosk_clock, kiosks):
+    return kiosks(configs[0], worker=True, system_clock=kiosk_clock, monotonic=kiosk_clock.monotonic)
 
 
 @pytest.fixture
@@ -106,13 +79,6 @@ def agent(configs, kiosk, kiosk_clock):
     assert a.link.wait_connected(10)
     yield a
     a.close()
-
-
-@pytest.fixture
-def watch(broker):
-    c = Collector(broker, "technician", [f"{BASE}/#"])
-    yield c
-    c.close()
 
 
 @pytest.fixture
@@ -224,46 +190,28 @@ def test_a_technician_confirms_a_clock_leap_through_the_running_kiosk(agent, kio
 
 def test_last_will_when_the_agent_process_is_killed(configs, kiosk, broker, watch, tmp_path):
     config_file = write_config(configs, tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config_file), "run"],
-                            stderr=subprocess.DEVNULL)
+    agent = start_agent(config_file)
     try:
         watch.wait_for(lambda ms: watch.payloads(f"{BASE}/status")[-1:] == [b"online"], what="online")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        agent.signal(signal.SIGKILL)
+        agent.proc.wait(10)
         watch.wait_for(lambda ms: watch.payloads(f"{BASE}/status")[-1:] == [b"offline"], what="the Last Will")
     finally:
-        proc.kill()
+        agent.kill()
 
 
 def write_config(configs, tmp_path):
     """The same settings as a file, for the agent as a real process."""
     kiosk, cfg = configs
     mqtt, target = cfg.mqtt, cfg.targets[0]
-    path = tmp_path / "kiosk.toml"
-    path.write_text(f"""
-id = "{kiosk.id}"
-data_dir = "{kiosk.data_dir}"
-[office]
-id = "{kiosk.office_id}"
-name = "{kiosk.office_name}"
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-needs_targets = ["central"]
-[printer]
-backend = "dummy"
-[mqtt]
-port = {mqtt['port']}
-password_file = "{mqtt['password_file']}"
-keepalive_s = 5
-[[targets]]
-name = "central"
-kind = "tcp"
-role = "central"
-host = "127.0.0.1"
-port = {target['port']}
-""")
-    return path
+    services = [{"code": "A", "name": "Perekaman e-KTP", "needs_targets": ["central"]}]
+    doc = kiosk_config(kiosk.data_dir, services, kiosk_id=kiosk.id, office={"id": kiosk.office_id,
+                                                                          "name": kiosk.office_name},
+                       printer={"backend": "dummy"},
+                       mqtt={"port": mqtt["port"], "password_file": mqtt["password_file"], "keepalive_s": 5},
+                       targets=[{"name": "central", "kind": "tcp", "role": "central", "host": "127.0.0.1",
+                                 "port": target["port"]}])
+    return write(tmp_path / "kiosk.toml", doc)
 
 
 class StateLink:
@@ -599,7 +547,7 @@ def test_every_message_a_running_agent_sends_parses_with_the_schema(configs, kio
 
 
 def test_kiosk_process_events_parse_with_the_schema(configs, watch):
-    from liveness_support import kiosk_alive
+    from support.liveness import kiosk_alive
 
     agent = Agent(*configs)
     agent.link.start()

@@ -158,8 +158,7 @@ def test_edge_agent_run_with_a_bad_lobby_section_says_so_and_opens_nothing(secre
     import subprocess
     import sys
 
-    from conftest import BASE_TOML
-
+    from support.config import BASE_TOML
     path = tmp_path / "kiosk.toml"
     path.write_text(BASE_TOML.format(data_dir=tmp_path) + AGENT_TOML.format(secret=secret) + "[lobby]\nport = 99999\n")
     result = subprocess.run([sys.executable, "-m", "edge_agent", "--config", str(path), "run"], capture_output=True,

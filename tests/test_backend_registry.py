@@ -5,7 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASE_TOML, FakeSystemClock, at
+from support import FakeSystemClock, at
+from support.config import BASE_TOML
 
 from common.backends import Configurable, Registry
 from common.tables import Key

@@ -12,7 +12,8 @@ import json
 import re
 
 import pytest
-from broker import (
+from support import wait_until
+from support.broker import (
     CONF_TEMPLATE,
     EXAMPLE_OFFICE,
     Broker,
@@ -22,7 +23,6 @@ from broker import (
     broker_acl,
     copies,
     make_link,
-    wait_until,
 )
 from test_mqtt import publish_as
 

@@ -1,6 +1,6 @@
 """Issue 7: a 12-hour broker outage, compressed in time, with an agent restart and a power cut in it.
 
-Only real parts: Mosquitto with the shipped config and ACL (tests/broker.py); the office's two
+Only real parts: Mosquitto with the shipped config and ACL (tests/support/broker.py); the office's two
 kiosks as processes (``python -m kiosk run``, presses piped to stdin, tickets in their SQLite
 ledgers); each kiosk's edge agent as a process (``python -m edge_agent run``); and the central
 server that service A needs, a small HTTP server on loopback that the agents probe.
@@ -37,8 +37,8 @@ import time
 from collections import Counter
 
 import pytest
-from broker import Broker, Collector
-from outage_lab import (
+from support.broker import Broker, Collector
+from support.outage_lab import (
     COMPRESSION,
     DEFAULT_INTERVALS,
     DEFAULT_OUTBOX,

@@ -9,11 +9,12 @@ factories too, where presses arrive on gpiozero's callback thread.
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from gpiozero import Button, Device
 from gpiozero.pins.mock import MockFactory
+from support import wait_until
+from support.clock import ManualClock
 
 from kiosk.buttons import ButtonError, ButtonSpec, LedMode, UnknownBackend, make_button_source
 from kiosk.buttons.gpio import GpioButtons
@@ -39,23 +40,6 @@ class Presses:
         with self._changed:
             assert self._changed.wait_for(lambda: len(self.services) >= n, timeout), self.services
         return list(self.services)
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-
-def wait_until(predicate, timeout=TIMEOUT, step=0.01):
-    """Poll ``predicate`` until true or the deadline; for output pins, which have no event to await."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met before the deadline"
-        pause.wait(step)
 
 
 @pytest.fixture
@@ -99,7 +83,7 @@ def test_bounce_gives_one_ticket_with_a_guard_in_front(factory, source):
     # MockPin stores bounce_time but ignores it (gpiozero: "XXX Need to
     # implement this"), so every bounce edge reaches us; on a real Pi lgpio
     # filters most of them. The guard is what guarantees one ticket.
-    clock = FakeClock()
+    clock = ManualClock()
     guard = PressGuard(cooldown_s=2.0, clock=clock)
     raw, tickets = Presses(), Presses()
     source.start(lambda service: (raw(service), guard.accept(service) and tickets(service)))
@@ -126,7 +110,7 @@ def test_holding_the_button_gives_one_press(factory, presses):
 
 
 def test_two_buttons_at_once_give_one_press_each(factory, source):
-    guard = PressGuard(clock=FakeClock())
+    guard = PressGuard(clock=ManualClock())
     tickets = Presses()
     source.start(lambda service: guard.accept(service) and tickets(service))
     together = threading.Barrier(2)
@@ -167,7 +151,7 @@ def test_fast_blink_toggles_the_pin(factory, source):
     pin = factory.pin("GPIO27")
     pin.clear_states()
     source.set_led("A", LedMode.FAST)
-    wait_until(lambda: len(pin.states) >= 5)  # start state + on, off, on, off
+    wait_until(lambda: len(pin.states) >= 5, TIMEOUT, what="five pin states")  # start state + on, off, on, off
     assert [s.state for s in pin.states[:5]] == [False, True, False, True, False]
     assert all(s.timestamp >= 0.1 for s in pin.states[2:5])  # 0.15 s per phase, loosely
     source.set_led("A", LedMode.OFF)
@@ -178,7 +162,7 @@ def test_slow_blink_toggles_the_pin(factory, source):
     pin = factory.pin("GPIO27")
     pin.clear_states()
     source.set_led("A", LedMode.SLOW)
-    wait_until(lambda: len(pin.states) >= 3)  # on, then off after about a second
+    wait_until(lambda: len(pin.states) >= 3, TIMEOUT, what="three pin states")  # on, then off after about a second
     assert [s.state for s in pin.states[:3]] == [False, True, False]
     assert pin.states[2].timestamp >= 0.9
     source.set_led("A", LedMode.ON)  # stops the blink thread before lighting

@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from test_power_cut import CONFIG
+from support import wait_until
+from support.config import process_config, write
+from support.kiosk_process import start_kiosk
 
 from kiosk.printer.decode import decode
 
@@ -18,8 +20,7 @@ def kiosk(*args, stdin=None):
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path, quota=5))
+    path = write(tmp_path / "kiosk.toml", process_config(tmp_path, 5))
     result = kiosk("run", "--config", str(path), stdin="aab\n")
     assert result.returncode == 0, result.stderr
     return path
@@ -91,16 +92,12 @@ def test_demo_runs_without_hardware(tmp_path):
 
 
 def test_reprint_goes_through_the_running_kiosk(tmp_path):
-    from test_power_cut import start_kiosk
-
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path, quota=5))
+    path = write(tmp_path / "kiosk.toml", process_config(tmp_path, 5))
     running = start_kiosk(path)
     try:
         second = kiosk("run", "--config", str(path), stdin="")
         assert second.returncode == 1 and "a kiosk is already running" in second.stderr
-        running.stdin.write(b"a\n")
-        running.stdin.flush()
+        running.press("a")
         wait_for_tickets(tmp_path, 1)
         result = kiosk("reprint", "A", "today", "1", "--config", str(path))
         assert result.returncode == 0 and "reprinted by the running kiosk" in result.stdout
@@ -108,20 +105,17 @@ def test_reprint_goes_through_the_running_kiosk(tmp_path):
         assert ["CETAK ULANG" in r.text() for r in receipts] == [False, True]
         assert receipts[0].qr_payloads == receipts[1].qr_payloads
     finally:
-        running.stdin.close()
-        assert running.wait(timeout=30) == 0
+        running.close_input()
+        assert running.end(30) == 0
 
 
 def wait_for_tickets(data_dir, n):
-    """Poll the ledger of another process until ``n`` tickets are printed (it is a separate process)."""
-    import time
+    """Look at the ledger of another process until ``n`` tickets are printed (it is a separate process)."""
+    def printed():
+        rows = ledger_rows(data_dir)[0]
+        return len(rows) >= n and all(row[6] == "printed" for row in rows)
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if len(ledger_rows(data_dir)[0]) >= n and all(row[6] == "printed" for row in ledger_rows(data_dir)[0]):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"fewer than {n} printed tickets after 30 s")
+    wait_until(printed, 30, what=f"{n} printed tickets", every_s=0.05)
 
 
 def test_clock_confirm_with_nothing_to_confirm_changes_nothing(config, tmp_path):

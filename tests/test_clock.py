@@ -3,12 +3,10 @@ and test_clock_steps.py, the kiosk-level behaviour in test_kiosk.py."""
 
 import datetime as dt
 
-import pytest
-from conftest import JAKARTA, FakeSystemClock, at
+from support import JAKARTA, FakeSystemClock, at
 
 from kiosk.clock import SafeClock, Verdict, confirm_clock, expire_confirmations, take_confirmations
 from kiosk.config import Service
-from kiosk.ledger import Ledger
 
 
 def test_runs_on_system_clock_when_it_is_ahead_of_the_ledger():
@@ -177,13 +175,6 @@ def test_the_limit_is_the_configured_one():
 # ---------------------------------------------------------------- the ledger's latest time, confirmations
 
 B = Service("B", "Kartu Keluarga", 150, None, None, ())
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(str(tmp_path / "ledger.sqlite3"), "serang-kota", JAKARTA)
-    yield led
-    led.close()
 
 
 def test_staff_writes_never_move_the_ledgers_latest_time(ledger):

@@ -11,16 +11,15 @@ import datetime as dt
 import glob
 import json
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import need
-from test_power_cut import CONFIG, PAYLOAD
+from support import need, wait_until
+from support.config import process_config, write
+from support.kiosk_process import kiosk_argv, start_kiosk
+from test_power_cut import PAYLOAD
 
 from kiosk.ledger import Ledger
 
@@ -37,53 +36,41 @@ def faketime():
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path, quota=50))
-    return path
+    return write(tmp_path / "kiosk.toml", process_config(tmp_path, 50))
 
 
-def kiosk(*args, shift=None, **popen):
-    """``kiosk ARGS`` with the system clock shifted by ``shift`` (libfaketime)."""
+def shifted(shift: str | None) -> dict:
+    """A process's whole environment with its system clock shifted by ``shift`` (libfaketime)."""
     env = {"PATH": os.environ["PATH"]}
     if shift:
         # The monotonic clock stays real, as on a Pi (a faked one hangs Python's timed waits).
         env.update(LD_PRELOAD=LIBFAKETIME, FAKETIME=shift, FAKETIME_DONT_FAKE_MONOTONIC="1")
-    return subprocess.Popen([sys.executable, "-m", "kiosk", *args], env=env, **popen)
+    return env
 
 
-def run(*args, shift=None) -> subprocess.CompletedProcess:
-    proc = kiosk(*args, shift=shift, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+def run(*args, env=None) -> subprocess.CompletedProcess:
+    """``kiosk ARGS`` to its end, in ``env`` (default: the real clock and only PATH)."""
+    return subprocess.run(kiosk_argv(None, *args), env=env or shifted(None), capture_output=True, text=True,
+                          timeout=60)
 
 
 class Run:
-    """One run of the kiosk between power cuts."""
+    """One run of the kiosk process between power cuts, in ``env`` (its clock)."""
 
-    def __init__(self, config, shift=None):
+    def __init__(self, config, env=None):
         self.data_dir = config.parent
-        self.proc = kiosk("run", "--config", str(config), shift=shift,
-                          stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        said = []
-        for line in self.proc.stderr:  # the ready line: an event, not a sleep
-            if b'"msg": "ready"' in line:
-                return
-            said.append(line.decode(errors="replace"))
-        raise AssertionError(f"kiosk exited before ready, status {self.proc.wait()}: {''.join(said[-5:])}")
+        self.process = start_kiosk(config, env=env or shifted(None), timeout_s=60)
 
     def press(self, key="a"):
         before = len(tickets(self.data_dir))
-        self.proc.stdin.write(f"{key}\n".encode())
-        self.proc.stdin.flush()
-        deadline = time.monotonic() + 30
-        while not (len(tickets(self.data_dir)) > before and tickets(self.data_dir)[-1][3] == "printed"):
-            assert time.monotonic() < deadline, "the press was not printed within 30 s"
-            time.sleep(0.05)  # another process; the ledger is what we share
+        self.process.press(key)
+        # Another process; the ledger is what we share, so we look at it until it says so.
+        wait_until(lambda: len(tickets(self.data_dir)) > before and tickets(self.data_dir)[-1][3] == "printed",
+                   30, what="the press printed", every_s=0.05)
         return tickets(self.data_dir)[-1]
 
     def power_cut(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        self.process.kill()
 
 
 def tickets(data_dir) -> list[tuple]:
@@ -99,8 +86,8 @@ def high_water(data_dir) -> dt.datetime:
         ledger.close()
 
 
-def status(config, shift=None) -> dict:
-    result = run("status", "--config", str(config), "--json", shift=shift)
+def status(config, env=None) -> dict:
+    result = run("status", "--config", str(config), "--json", env=env)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -119,11 +106,11 @@ def test_a_year_ahead_after_a_power_cut_issues_on_the_real_day_until_confirmed(c
     first = Run(config)
     first.press()
     first.power_cut()
-    ahead = Run(config, A_YEAR_AHEAD)  # the Pi comes back from the cut with its clock a year ahead
+    ahead = Run(config, shifted(A_YEAR_AHEAD))  # the Pi comes back from the cut with its clock a year ahead
     day, number, _, _ = ahead.press()
     assert (day, number) == (today, 2), "a ticket for next year, or a number given twice"
     assert high_water(tmp_path) < real_now() + dt.timedelta(hours=1), "the leap reached the ledger"
-    seen = status(config, A_YEAR_AHEAD)["clock"]
+    seen = status(config, shifted(A_YEAR_AHEAD))["clock"]
     assert seen["suspect"] and "365 days ahead" in seen["reason"] and "kiosk clock confirm" in seen["reason"]
     ahead.power_cut()
     corrected = Run(config)  # the network time is back: nothing to confirm
@@ -135,7 +122,7 @@ def test_a_year_ahead_after_a_power_cut_issues_on_the_real_day_until_confirmed(c
 
 def test_staff_confirm_a_leap_through_the_running_kiosk(config, tmp_path):
     Run(config).power_cut()  # the kiosk has run here before: its ledger has a time
-    ahead = Run(config, A_YEAR_AHEAD)
+    ahead = Run(config, shifted(A_YEAR_AHEAD))
     assert ahead.press()[0] == real_now().date().isoformat()
     # Unshifted: libfaketime breaks time.sleep, which this command polls with. The running kiosk,
     # whose clock is a year ahead, is what takes the confirmation.
@@ -146,15 +133,15 @@ def test_staff_confirm_a_leap_through_the_running_kiosk(config, tmp_path):
     next_year = (real_now() + dt.timedelta(days=365)).date().isoformat()
     assert ahead.press()[:2] == (next_year, 1)
     ahead.power_cut()
-    assert status(config, A_YEAR_AHEAD)["clock"]["suspect"] is False
+    assert status(config, shifted(A_YEAR_AHEAD))["clock"]["suspect"] is False
 
 
 def test_staff_confirm_with_no_kiosk_running(config, tmp_path):
     Run(config).power_cut()
-    assert status(config, A_YEAR_AHEAD)["clock"]["suspect"] is True
-    confirm = run("clock", "confirm", "--config", str(config), shift=A_YEAR_AHEAD)
+    assert status(config, shifted(A_YEAR_AHEAD))["clock"]["suspect"] is True
+    confirm = run("clock", "confirm", "--config", str(config), env=shifted(A_YEAR_AHEAD))
     assert confirm.returncode == 0 and "365 days ahead" in confirm.stdout, confirm.stderr
-    assert status(config, A_YEAR_AHEAD)["clock"]["suspect"] is False
+    assert status(config, shifted(A_YEAR_AHEAD))["clock"]["suspect"] is False
 
 
 def test_three_days_behind_after_a_power_cut_never_issues_into_the_past(config, tmp_path):
@@ -162,11 +149,11 @@ def test_three_days_behind_after_a_power_cut_never_issues_into_the_past(config, 
     first = Run(config)
     first.press()
     first.power_cut()
-    behind = Run(config, THREE_DAYS_BEHIND)  # no network, no RTC: the clock three days behind
+    behind = Run(config, shifted(THREE_DAYS_BEHIND))  # no network, no RTC: the clock three days behind
     day, number, issued_at, _ = behind.press()
     assert (day, number) == (today, 2)
     assert issued_at >= tickets(tmp_path)[0][2]
-    seen = status(config, THREE_DAYS_BEHIND)["clock"]
+    seen = status(config, shifted(THREE_DAYS_BEHIND))["clock"]
     assert seen["suspect"] and "behind the ledger's latest time" in seen["reason"]
     behind.power_cut()
     assert paper_days(tmp_path) == [today.replace("-", "")] * 2

@@ -14,14 +14,22 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import time
 import types
 
 import pytest
-from conftest import need
-from test_clock_faults import JAKARTA, LIBFAKETIME, high_water, paper_days, real_now, tickets
-from test_power_cut import CONFIG
+from support import need, wait_until
+from support.config import process_config, write
+from test_clock_faults import (
+    JAKARTA,
+    LIBFAKETIME,
+    Run,
+    high_water,
+    paper_days,
+    real_now,
+    run,
+    status,
+)
 
 from edge_agent import handlers
 from edge_agent.commands import CommandDispatcher
@@ -104,55 +112,12 @@ def pi(tmp_path, adjtimex_library):
 
 @pytest.fixture
 def config(tmp_path):
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=tmp_path, quota=50))
-    return path
-
-
-def kiosk(*args, env=None, **popen):
-    return subprocess.Popen([sys.executable, "-m", "kiosk", *args], env=env or {"PATH": os.environ["PATH"]},
-                            **popen)
-
-
-def run(*args, env=None) -> subprocess.CompletedProcess:
-    proc = kiosk(*args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
-class Run:
-    """One run of the kiosk process between power cuts, on the test's Pi clock."""
-
-    def __init__(self, config, env=None):
-        self.data_dir = config.parent
-        self.proc = kiosk("run", "--config", str(config), env=env,
-                          stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        said = []
-        for line in self.proc.stderr:  # the ready line: an event, not a sleep
-            if b'"msg": "ready"' in line:
-                return
-            said.append(line.decode(errors="replace"))
-        raise AssertionError(f"kiosk exited before ready, status {self.proc.wait()}: {''.join(said[-5:])}")
-
-    def press(self, key="a"):
-        before = len(tickets(self.data_dir))
-        self.proc.stdin.write(f"{key}\n".encode())
-        self.proc.stdin.flush()
-        until(lambda: len(tickets(self.data_dir)) > before and tickets(self.data_dir)[-1][3] == "printed",
-              "the press printed")
-        return tickets(self.data_dir)[-1]
-
-    def power_cut(self):
-        self.proc.kill()
-        self.proc.wait()
+    return write(tmp_path / "kiosk.toml", process_config(tmp_path, 50))
 
 
 def until(condition, what: str, timeout_s: float = 30) -> None:
     """Another process writes the ledger; it is all we share, so we look at it until it says so."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"not seen within {timeout_s:.0f} s: {what}"
-        time.sleep(0.05)
+    wait_until(condition, timeout_s, what=what, every_s=0.05)
 
 
 def recorded_clock(data_dir) -> dict:
@@ -164,12 +129,6 @@ def recorded_clock(data_dir) -> dict:
 def event_kinds(data_dir) -> list[str]:
     with sqlite3.connect(f"file:{data_dir}/ledger.sqlite3?mode=ro", uri=True) as db:
         return [r[0] for r in db.execute("SELECT kind FROM events ORDER BY id")]
-
-
-def status(config, env=None) -> dict:
-    result = run("status", "--config", str(config), "--json", env=env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def day(offset_days: int = 0) -> str:

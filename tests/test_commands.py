@@ -4,7 +4,7 @@ import datetime as dt
 import json
 
 import pytest
-from broker import Broker, Requester, make_link
+from support.broker import Requester, make_link
 
 from edge_agent.commands import MAX_PAYLOAD_BYTES, MAX_QUOTA, MAX_REQUEST_AGE_S, CommandDispatcher, validate
 from edge_agent.errors import CommandError
@@ -206,13 +206,6 @@ def test_registering_a_verb_without_schema_raises_at_once():
 
 
 # ------------------------------------------------------------------ through the broker
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
 
 @pytest.fixture
 def kiosk(broker, tmp_path):

@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASE_TOML
+from support.config import BASE_TOML
 
 from common.config_file import MAX_FILE_BYTES
 from kiosk import config as kconfig
@@ -331,7 +331,7 @@ def test_readers_find_the_ledger_under_a_data_dir_with_a_hash(tmp_path):
     """`#` (and `?`) in data_dir: the read-only readers open the kiosk's ledger, not a new file beside it."""
     import datetime as dt
 
-    from conftest import at
+    from support import at
 
     from kiosk.ledger import Ledger, open_existing
 

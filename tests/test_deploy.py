@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import need
+from support import need
 
 REPO = Path(__file__).resolve().parent.parent
 HW = REPO / "hardware"

@@ -16,7 +16,7 @@ import sys
 import textwrap
 import threading
 
-from conftest import need
+from support import need
 
 from kiosk.signing import KEY_BYTES, load_or_create_key
 

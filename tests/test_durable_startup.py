@@ -13,35 +13,13 @@ import sys
 import time
 
 import pytest
+from support.config import file_printer, service, write
+from support.config import kiosk_config as kiosk_config_doc
+from support.kiosk_process import clean_env, start_kiosk
 from test_durable import placement_problems, trace
 
 from kiosk import escpos_cache
 
-CONFIG = """
-id = "kiosk-1"
-data_dir = "{data_dir}"
-[office]
-id = "serang-kota"
-name = "Disdukcapil Kota Serang"
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = 20
-[printer]
-backend = "file"
-path = "{data_dir}/printer.out"
-create = true
-[buttons]
-backend = "keyboard"
-[mqtt]
-password_file = "{data_dir}/mqtt.secret"
-[[targets]]
-name = "gateway"
-kind = "tcp"
-role = "gateway"
-host = "127.0.0.1"
-port = 9
-"""
 DAMAGES = {
     "empty": lambda good: b"",  # python-escpos killed between open("wb") and pickle.dump
     "truncated": lambda good: good[: len(good) // 2],  # killed mid-dump, or a card that lost the tail
@@ -54,33 +32,28 @@ LOBBY_FACTORY = ("import sys; from lobby import create_app; "
 
 def env_for(tmp_path) -> dict:
     # Its own XDG cache (a first start's cache lives there) and no KIOSK_* overrides from the caller.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "AGENT_", "ESCPOS_"))}
-    return {**env, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    return clean_env(XDG_CACHE_HOME=str(tmp_path / "xdg"))
 
 
 def kiosk_config(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "mqtt.secret").write_text("s3cret\n")
-    path = tmp_path / "kiosk.toml"
-    path.write_text(CONFIG.format(data_dir=data_dir))
-    return path, data_dir
+    doc = kiosk_config_doc(data_dir, [service("A", 20)], printer=file_printer(data_dir),
+                           buttons={"backend": "keyboard"}, mqtt={"password_file": f"{data_dir}/mqtt.secret"},
+                           targets=[{"name": "gateway", "kind": "tcp", "role": "gateway", "host": "127.0.0.1",
+                                     "port": 9}])
+    return write(tmp_path / "kiosk.toml", doc), data_dir
 
 
 def run_kiosk_until_ready(config_path, env) -> str:
-    """Start ``kiosk run``, wait for its ready line, close stdin; the log it wrote."""
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config_path)], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen = []
-    for line in proc.stderr:
-        seen.append(line.decode(errors="replace"))
-        if '"msg": "ready"' in seen[-1]:
-            break
-    proc.stdin.close()
-    seen.append(proc.stderr.read().decode(errors="replace"))
-    proc.stderr.close()
-    log = "".join(seen)
-    assert proc.wait(timeout=30) == 0 and '"msg": "ready"' in log, log[-3000:]
+    """Start ``kiosk run``, wait until it is ready, close stdin; the log it wrote."""
+    kiosk = start_kiosk(config_path, env=env, ready=False)
+    ready = kiosk.settle(60)
+    kiosk.close_input()
+    status = kiosk.end(30)
+    log = kiosk.log(tail=None)
+    assert status == 0 and ready and '"msg": "ready"' in log, log[-3000:]
     return log
 
 

@@ -9,8 +9,8 @@ import sqlite3
 import threading
 
 import pytest
-from broker import Requester, base
-from test_agent import agent, bodies, broker, central, configs, kiosk, kiosk_clock, watch  # noqa: F401 (fixtures)
+from support.broker import Requester, base
+from test_agent import agent, bodies, central, configs, kiosk, kiosk_clock  # noqa: F401 (fixtures)
 
 from edge_agent.agent import Agent
 from edge_agent.store import AgentStore, read_announcement

@@ -3,16 +3,16 @@ loop would fill the disk outbox): the first changes are said at once, then at mo
 interval with the count of changes and restarts, and the state it settles in.
 
 The agent's part against a real Mosquitto, with a stand-in kiosk that really takes and drops the data
-directory's lock and beats (tests/liveness_support.py); the debouncing on a fake clock."""
+directory's lock and beats (tests/support/liveness.py); the debouncing on a fake clock."""
 
 import datetime as dt
 import json
 
 import pytest
-from broker import base
-from conftest import FakeSystemClock, at
-from liveness_support import kiosk_alive
-from test_agent import broker, central, configs  # noqa: F401 (fixtures)
+from support import FakeSystemClock, at
+from support.broker import base
+from support.liveness import kiosk_alive
+from test_agent import central, configs  # noqa: F401 (fixtures)
 
 from edge_agent.agent import Agent
 
@@ -22,8 +22,8 @@ CRASHES = 20
 
 
 @pytest.fixture
-def watch(broker):  # noqa: F811
-    from broker import Collector
+def watch(broker):
+    from support.broker import Collector
 
     c = Collector(broker, "technician", [f"{BASE}/events/#"])
     yield c
@@ -94,7 +94,7 @@ def test_the_summary_counts_the_restarts_and_says_the_settled_state(configs, wat
 
 def test_health_does_not_follow_every_change_of_a_crash_loop(configs, broker):  # noqa: F811
     """Health is a state change (never dropped) too: a held change does not force it out."""
-    from broker import Collector
+    from support.broker import Collector
 
     from kiosk.ledger import Ledger
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from escpos_emulator import Emulator
 from PIL import Image
-from test_power_cut import CONFIG
+from support.config import file_printer, load, process_config
 
 from kiosk import config as kconfig
 from kiosk import layout
@@ -17,16 +17,13 @@ from kiosk.printer import profiles
 BENCHMARKS = str(Path(__file__).resolve().parents[1] / "benchmarks")
 
 
-def config(tmp_path, printer: str) -> kconfig.Config:
-    text = CONFIG.format(data_dir=tmp_path, quota=5)
-    file_printer = f'backend = "file"\npath = "{tmp_path}/printer.out"\ncreate = true\n'
-    assert file_printer in text
-    return kconfig.loads(text.replace(file_printer, printer), source="test")
+def config(tmp_path, printer: dict) -> kconfig.Config:
+    return load({**process_config(tmp_path, 5), "printer": printer})
 
 
 def test_sim_printer_is_as_wide_as_the_profile_says(tmp_path):
     out = tmp_path / "tickets"
-    cfg = config(tmp_path, f'backend = "sim"\nout_dir = "{out}"\nprofile = "TM-T88V"\npaper_width_mm = 80\n')
+    cfg = config(tmp_path, {"backend": "sim", "out_dir": str(out), "profile": "TM-T88V", "paper_width_mm": 80})
     layout.prepare(str(tmp_path / "cache"))
     profile = profiles.load("TM-T88V")
     assert profile.roll_mm == 80 and profile.dots != layout.DOTS[80]  # the case the generic width got wrong
@@ -53,8 +50,7 @@ def bench_printing(monkeypatch):
 def test_benchmark_checks_an_auto_image_qr_ticket_by_its_label(tmp_path, bench_printing):
     """qr_code = "auto" on a profile without GS ( k (TH230: no QR command, but a cutter, so the emulator
     sees a whole document) prints the QR as an image: the benchmark must check it as one."""
-    cfg = config(tmp_path, f'backend = "file"\npath = "{tmp_path}/printer.out"\ncreate = true\n'
-                           'profile = "TH230"\npaper_width_mm = 80\nqr_code = "auto"\n')
+    cfg = config(tmp_path, file_printer(tmp_path, profile="TH230", paper_width_mm=80, qr_code="auto"))
     kiosk = build_kiosk(cfg)
     assert cfg.printer["qr_code"] == "auto" and not kiosk.paper.native_qr
     kiosk.start()

@@ -8,13 +8,13 @@ judged by the readers' own code (kiosk/liveness.py) while the batch prints."""
 import datetime as dt
 import logging
 import os
-import socket
 import threading
 import time
 
 import pytest
 from escpos_emulator import Emulator, PtyLink
-from test_power_cut import CONFIG
+from support.config import process_config, toml
+from support.kiosk_process import Notify
 
 from kiosk import config as kconfig
 from kiosk import lock, servicedays
@@ -28,11 +28,8 @@ REPRINTS = 8
 
 
 def config_text(tmp_path, port: str, baud: int = BAUD, stale_s: int = STALE_S) -> str:
-    text = CONFIG.format(data_dir=tmp_path, quota=50)
-    file_printer = f'backend = "file"\npath = "{tmp_path}/printer.out"\ncreate = true\n'
-    assert file_printer in text
-    text = text.replace(file_printer, f'backend = "serial"\nserial_port = "{port}"\nbaud_rate = {baud}\n')
-    return text.replace("[office]", f"heartbeat_stale_s = {stale_s}\n[office]", 1)
+    serial = {"backend": "serial", "serial_port": port, "baud_rate": baud}
+    return toml({**process_config(tmp_path, 50), "heartbeat_stale_s": stale_s, "printer": serial})
 
 
 def owe_reprints(cfg, n: int) -> None:
@@ -46,29 +43,6 @@ def owe_reprints(cfg, n: int) -> None:
             ledger.mark_print_failed(ticket.id, "printer paper_out after the ticket was sent", now)
     finally:
         ledger.close()
-
-
-class Systemd:
-    """The notify socket systemd would listen on: when each WATCHDOG=1 came."""
-
-    def __init__(self, path: str):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.pings: list[float] = []
-        threading.Thread(target=self._run, daemon=True).start()
-
-    def _run(self):
-        while True:
-            try:
-                data = self.sock.recv(256)
-            except OSError:
-                return
-            if data == b"WATCHDOG=1":
-                self.pings.append(time.monotonic())
-
-    def longest_silence(self, start: float, end: float) -> float:
-        times = [start, *[t for t in self.pings if start < t < end], end]
-        return max(b - a for a, b in zip(times, times[1:], strict=False))
 
 
 class Sampler:
@@ -101,8 +75,8 @@ def printer(tmp_path):
 @pytest.mark.parametrize("when", ["printer comes back", "kiosk starts"])
 def test_a_batch_of_reprints_never_lets_the_heartbeat_go_stale(tmp_path, printer, monkeypatch, when):
     emulator, link = printer
-    systemd = Systemd(str(tmp_path / "notify"))
-    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    systemd = Notify()  # the socket systemd would listen on
+    monkeypatch.setenv("NOTIFY_SOCKET", systemd.address)
     cfg = kconfig.loads(config_text(tmp_path, link.link_path), source="test")
     owe_reprints(cfg, REPRINTS)
     if when == "kiosk starts":
@@ -124,7 +98,7 @@ def test_a_batch_of_reprints_never_lets_the_heartbeat_go_stale(tmp_path, printer
     finally:
         kiosk.stop()
         lock.release(held)
-        systemd.sock.close()
+        systemd.close()
     assert all("CETAK ULANG" in d.text(32) for d in documents)
     assert took > 2 * STALE_S, f"the batch took {took:.1f} s: too slow a link is needed to show anything"
     worst = max(r.heartbeat_age_s for r in readings)

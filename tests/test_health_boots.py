@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import FakeSystemClock, at
+from support import FakeSystemClock, at
 
 from edge_agent.boots import BootLog, BootLogError, read_boot_id
 from edge_agent.health import collect_health

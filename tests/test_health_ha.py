@@ -14,8 +14,10 @@ import time
 
 import jinja2
 import pytest
-from broker import Broker, Collector, base, wait_until
-from liveness_support import kiosk_alive
+from support import wait_until
+from support.broker import Collector, base
+from support.config import toml
+from support.liveness import kiosk_alive
 from test_health import LAPTOP, pi_health
 
 from edge_agent import config as aconfig
@@ -94,17 +96,8 @@ def test_numeric_sensors_keep_history(cfg):
 
 # ---------------------------------------------------------------- a short printer fault, through the agent
 
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
 def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_config, broker, tmp_path):
-    secret = tmp_path / "mqtt.secret"
-    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
-    cfg = make_config(f'[mqtt]\nport = {broker.port}\npassword_file = "{secret}"\n')
+    cfg = make_config(toml({"mqtt": broker.mqtt_config(tmp_path / "mqtt.secret")}))
     agent_cfg = aconfig.from_kiosk_config(cfg, {})
     assert agent_cfg.agent["health_interval_s"] == 60
     watch = Collector(broker, "technician", [f"{BASE}/health"])
@@ -118,9 +111,9 @@ def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_co
             watch.wait_for(lambda ms: bool(ms), what="the first health")
             started = time.monotonic()
             kiosk.printer.state = PrinterStatus.PAPER_OUT  # a roll changed in a hurry: out, then back
-            _wait(lambda: kiosk.printer_status is PrinterStatus.PAPER_OUT)
+            wait_until(lambda: kiosk.printer_status is PrinterStatus.PAPER_OUT, 5, what="the kiosk seeing paper out")
             kiosk.printer.state = PrinterStatus.OK
-            _wait(lambda: kiosk.printer_status is PrinterStatus.OK)
+            wait_until(lambda: kiosk.printer_status is PrinterStatus.OK, 5, what="the kiosk seeing the paper back")
 
             def fault_shown(ms):
                 last = json.loads(ms[-1].payload)["kiosk"]
@@ -138,7 +131,3 @@ def test_a_printer_fault_shorter_than_the_health_interval_reaches_health(make_co
             runner.join(10)
             kiosk.stop()
             watch.close()
-
-
-def _wait(condition, timeout_s=5.0):
-    wait_until(condition, timeout_s, what="the kiosk seeing the printer change")

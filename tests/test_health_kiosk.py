@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
-from conftest import FakeSystemClock, at
-from liveness_support import kiosk_alive
+from support import FakeSystemClock, at
+from support.liveness import kiosk_alive
 
 from edge_agent.health import collect_health, health_changed
 from edge_agent.health_kiosk import kiosk_health

@@ -35,7 +35,7 @@ from hashlib import sha256
 from pathlib import Path
 
 import pytest
-from conftest import need
+from support import need
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,9 @@ import datetime as dt
 import threading
 
 import pytest
-from conftest import JAKARTA, FakeSystemClock, at
 from gpiozero.pins.mock import MockFactory
+from support import JAKARTA, FakeSystemClock, at
 
-from kiosk.app import build_kiosk
 from kiosk.buttons import ButtonSpec, LedMode
 from kiosk.buttons.gpio import GpioButtons
 from kiosk.ledger import Ledger
@@ -25,19 +24,11 @@ def system():
 
 
 @pytest.fixture
-def make_kiosk(make_config, system):
-    made = []
-
+def make_kiosk(make_config, system, kiosks):
     def make(extra="", printer=None, buttons=None, replace=None):
-        kiosk = build_kiosk(make_config(extra, replace), printer=printer or DummyPrinter(), buttons=buttons,
-                            system_clock=system, monotonic=system.monotonic, ntp_state=system.ntp_state)
-        kiosk.printer.open()
-        kiosk.tick()  # what start() does, without the worker thread
-        made.append(kiosk)
-        return kiosk
-    yield make
-    for kiosk in made:
-        kiosk.stop()
+        return kiosks(make_config(extra, replace), printer=printer or DummyPrinter(), buttons=buttons,
+                      system_clock=system, monotonic=system.monotonic, ntp_state=system.ntp_state)
+    return make
 
 
 def receipts(kiosk):

@@ -5,9 +5,9 @@ import sqlite3
 import tempfile
 
 import pytest
-from conftest import JAKARTA, at
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import JAKARTA, at
 
 from kiosk import servicedays
 from kiosk.config import Calendar, Service
@@ -19,13 +19,6 @@ from kiosk.seam.states import PrinterStatus, RequestKind
 A = Service("A", "Perekaman e-KTP", 2, None, None, ())
 B = Service("B", "Kartu Keluarga", 150, None, None, ())
 MON = dt.date(2026, 11, 23)
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(str(tmp_path / "ledger.sqlite3"), "serang-kota", JAKARTA)
-    yield led
-    led.close()
 
 
 def test_durability_pragmas(ledger):

@@ -8,7 +8,7 @@ benchmarks/issuing.py measures the time on a million-ticket ledger.
 import datetime as dt
 import sqlite3
 
-from conftest import JAKARTA, at
+from support import JAKARTA, at
 
 from kiosk.config import Service
 from kiosk.ledger import Ledger, to_ms

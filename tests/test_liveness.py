@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from broker import Broker, Collector, base, wait_until
-from liveness_support import kiosk_alive
-from test_power_cut import CONFIG
+from support import wait_until
+from support.broker import base
+from support.config import process_config, toml, write
+from support.kiosk_process import start_kiosk
+from support.liveness import kiosk_alive
 
 from edge_agent import config as aconfig
 from edge_agent.agent import MIN_CHANGE_GAP_S, Agent
@@ -25,49 +27,11 @@ from lobby import create_app
 REPO = str(Path(__file__).resolve().parents[1])
 STALE_S = 3  # heartbeat_stale_s in these tests: the smallest the config allows
 BASE = base()
-AGENT_TOML = """
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-"""
-
-
-class KioskProcess:
-    """`kiosk run` with the keyboard backend on a pipe; its log is drained so it never blocks on stderr."""
-
-    def __init__(self, config_path):
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config_path)],
-                                     stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        self.log: list[bytes] = []
-        self._ready = threading.Event()
-        threading.Thread(target=self._drain, daemon=True).start()
-        if not self._ready.wait(30):
-            self.proc.kill()
-            raise AssertionError(f"kiosk not ready within 30 s: {b''.join(self.log[-5:])!r}")
-
-    def _drain(self):
-        for line in self.proc.stderr:
-            self.log.append(line)
-            if b'"msg": "ready"' in line:
-                self._ready.set()
-
-    def signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def kill(self):
-        """SIGKILL, and wait until the process is gone (the kernel has dropped its lock)."""
-        self.proc.send_signal(signal.SIGCONT)  # a stopped process dies on SIGKILL too; this only tidies up
-        self.proc.kill()
-        self.proc.wait(10)
 
 
 @pytest.fixture
 def config_path(tmp_path):
-    path = tmp_path / "kiosk.toml"
-    text = CONFIG.format(data_dir=tmp_path, quota=5)
-    path.write_text(text.replace("[office]", f"heartbeat_stale_s = {STALE_S}\n[office]", 1))
-    return path
+    return write(tmp_path / "kiosk.toml", {**process_config(tmp_path, 5), "heartbeat_stale_s": STALE_S})
 
 
 @pytest.fixture
@@ -77,9 +41,9 @@ def cfg(config_path):
 
 @pytest.fixture
 def running(config_path):
-    k = KioskProcess(config_path)
+    k = start_kiosk(config_path)
     yield k
-    if k.proc.poll() is None:
+    if k.alive:
         k.kill()
 
 
@@ -200,18 +164,9 @@ def test_a_kiosk_that_never_ran_is_not_running(tmp_path):
 # ------------------------------------------------------------------ the agent, over MQTT
 
 @pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
-
-
-@pytest.fixture
 def agent(broker, config_path, tmp_path):
-    secret = tmp_path / "mqtt.secret"
-    secret.write_text(broker.passwords["serang-kota-kiosk-1"])
     with open(config_path, "a") as f:
-        f.write(AGENT_TOML.format(port=broker.port, secret=secret))
+        f.write(toml({"mqtt": broker.mqtt_config(tmp_path / "mqtt.secret")}))
     kiosk_cfg = kconfig.load(str(config_path), env={})
     a = Agent(kiosk_cfg, aconfig.from_kiosk_config(kiosk_cfg, {}))
     runner = threading.Thread(target=a.run)
@@ -219,13 +174,6 @@ def agent(broker, config_path, tmp_path):
     yield a
     a.stop()
     runner.join(10)
-
-
-@pytest.fixture
-def watch(broker):
-    c = Collector(broker, "technician", [f"{BASE}/#"])
-    yield c
-    c.close()
 
 
 def events(watch, kind="kiosk_process") -> list[dict]:
@@ -261,7 +209,7 @@ def test_agent_reports_a_killed_and_a_frozen_kiosk(config_path, running, agent, 
         assert "kiosk_not_running" in health["alerts"] and health["kiosk"]["printer_current"] is False
         assert not [a for a in health["alerts"] if a.startswith("printer_")]
 
-        k = KioskProcess(config_path)  # systemd restarts it
+        k = start_kiosk(config_path)  # systemd restarts it
         watch.wait_for(lambda ms: events(watch)[-1]["state"] == "running", 10, what="the running event")
         assert events(watch)[-1]["was"] == "not_running" and events(watch)[-1]["fault"] is False
         k.signal(signal.SIGSTOP)

@@ -5,7 +5,7 @@ import os
 import re
 
 import pytest
-from liveness_support import kiosk_alive
+from support.liveness import kiosk_alive
 from test_lobby_support import NOW, lobby_config, network_body, put_network, seed_ledger
 from werkzeug.security import generate_password_hash
 

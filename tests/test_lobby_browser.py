@@ -4,8 +4,8 @@ import os
 import time
 
 import pytest
-from browser import page  # noqa: F401  (the fixture)
-from liveness_support import kiosk_alive
+from support.browser import page  # noqa: F401  (the fixture)
+from support.liveness import kiosk_alive
 from test_lobby_support import NOW, lobby_config, put_network, seed_ledger
 
 from edge_agent.seam import AgentStore

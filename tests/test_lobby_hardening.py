@@ -12,7 +12,7 @@ import sqlite3
 import threading
 
 import pytest
-from liveness_support import kiosk_alive
+from support.liveness import kiosk_alive
 from test_lobby import PASSWORD, PW_HASH, Clock, csrf_of, login
 from test_lobby_support import LOBBY_TOML, NOW, lobby_config, network_body, seed_ledger
 

@@ -9,7 +9,7 @@ import sys
 import threading
 
 import pytest
-from conftest import BASE_TOML
+from support.config import BASE_TOML
 from test_lobby import PW_HASH
 from test_lobby_support import LOBBY_TOML
 

@@ -3,7 +3,7 @@
 import datetime as dt
 import os
 
-from conftest import JAKARTA, at
+from support import JAKARTA, at
 
 from edge_agent.seam import write_network
 from kiosk.ledger import Ledger

@@ -1,4 +1,4 @@
-"""The MQTT link against a real Mosquitto run with the shipped config and ACL (tests/broker.py)."""
+"""The MQTT link against a real Mosquitto run with the shipped config and ACL (tests/support/broker.py)."""
 
 import json
 import signal
@@ -10,9 +10,11 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-from broker import Broker, Collector, Proxy, Requester, base, client, make_link, wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import wait_until
+from support.broker import Broker, Collector, Requester, base, client, make_link
+from support.proxy import FaultProxy
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.homeassistant import Component, Discovery
@@ -20,13 +22,6 @@ from edge_agent.mqtt import Tls
 
 BASE = base()
 EVENTS = f"{BASE}/events/#"
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.kill()
 
 
 def body_of(message) -> dict:
@@ -354,7 +349,7 @@ def test_in_flight_is_bounded_and_a_reconnect_resends_from_the_outbox_only(broke
     link. The link drops paho's copies, so each message arrives once.
     """
     watch = Collector(broker, "technician", [EVENTS])
-    proxy = Proxy(broker.port)
+    proxy = FaultProxy(broker.port)
     link = make_link(broker, tmp_path, port=proxy.port, max_in_flight=20)
     link.start()
     assert link.wait_connected(10)

@@ -6,6 +6,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from support.clock import ManualClock
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.network import (
@@ -290,14 +291,6 @@ def test_all_well():
 # ------------------------------------------------------------------ the monitor
 
 
-class Clock:
-    def __init__(self):
-        self.now = T0
-
-    def __call__(self):
-        return self.now
-
-
 def test_monitor_probes_every_target_at_once():
     """Each fake probe waits for all the others: only concurrent probes get through the barrier."""
     barrier = threading.Barrier(len(ALL), timeout=5)
@@ -349,7 +342,7 @@ def test_a_probe_bug_is_inconclusive_not_an_outage(caplog):
 
 
 def test_monitor_retries_soon_while_confirming():
-    clock = Clock()
+    clock = ManualClock(T0)
     answers = iter([(good(), 1), (bad(), 1), (bad(), 3), (bad(), 1)])
 
     def probe(target, at):
@@ -372,7 +365,7 @@ def test_monitor_retries_soon_while_confirming():
 
 def test_confirming_never_waits_longer_than_the_interval():
     """probe_interval_s below the 2 s retry (1 s, or a fraction): a pending change must not slow the rounds."""
-    clock = Clock()
+    clock = ManualClock(T0)
     answers = iter([good(), bad(), bad(), bad()])
 
     def probe(target, at):
@@ -388,7 +381,7 @@ def test_confirming_never_waits_longer_than_the_interval():
 
 
 def test_monitor_maintenance_by_name():
-    clock = Clock()
+    clock = ManualClock(T0)
     monitor = NetworkMonitor(ALL, probe=lambda t, at: bad(at=at), clock=clock)
     changes = monitor.set_maintenance(["central", "siak"], T0 + 600, "SIAK upgrade")
     assert [(c.target, c.to_state) for c in changes] == [("central", MAINTENANCE), ("siak", MAINTENANCE)]

@@ -11,9 +11,8 @@ and ``ip netns`` (CI has both); skipped elsewhere with the reason.
 
 from types import SimpleNamespace
 
-import netns
 import pytest
-from conftest import need
+from support import need, netns
 
 from edge_agent.network import DEGRADED, DOWN, UP, NetworkMonitor, Policy
 from edge_agent.outages import OutageLog
@@ -32,11 +31,8 @@ SERVICES = [SimpleNamespace(code="A", name="Perekaman e-KTP", needs_targets=("ce
 
 @pytest.fixture
 def office():
-    lab = netns.Lab()
-    try:
+    with netns.Lab() as lab:
         yield netns.Office(lab)
-    finally:
-        lab.close()
 
 
 @pytest.fixture
@@ -187,11 +183,8 @@ def test_a_flapping_link_does_not_change_state_every_round(office):
 
 @pytest.fixture
 def branch():
-    lab = netns.Lab()
-    try:
+    with netns.Lab() as lab:
         yield netns.Branch(lab)
-    finally:
-        lab.close()
 
 
 def test_thirty_percent_loss_is_no_outage_for_targets_named_by_host(branch, tmp_path):

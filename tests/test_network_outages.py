@@ -3,6 +3,7 @@
 import sqlite3
 
 import pytest
+from support.clock import ManualClock
 
 from edge_agent.network import DEGRADED, DOWN, MAINTENANCE, UNKNOWN, UP, NetworkMonitor, Transition
 from edge_agent.outages import OutageLog
@@ -12,17 +13,9 @@ T0 = 1_795_000_000.0  # 2026-11-18T11:06:40Z
 DAY = 86400.0
 
 
-class Clock:
-    def __init__(self, now=T0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return ManualClock(T0)
 
 
 @pytest.fixture
@@ -101,7 +94,7 @@ def test_old_rows_are_pruned_and_the_log_is_bounded(path, clock):
 
 
 def test_record_round_takes_the_verdicts_cause(path):
-    clock = Clock()
+    clock = ManualClock(T0)
     gw = Target(name="gw", kind="icmp", role="gateway", host="10.0.0.1")
     monitor = NetworkMonitor([gw], probe=lambda t, at: ProbeResult(ok=False, at=at, detail="0/5"), clock=clock)
     log = OutageLog(path, clock=clock)

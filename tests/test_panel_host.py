@@ -9,9 +9,8 @@ import tty
 import pytest
 from button_panel import protocol
 from button_panel.panel import Panel
-from conftest import FakeSystemClock, at
+from support import FakeSystemClock, at, wait_until
 
-from kiosk.app import build_kiosk
 from kiosk.buttons import ButtonError, ButtonSpec, LedMode
 from kiosk.buttons.panel import PanelButtons
 from kiosk.printer.dummy import DummyPrinter
@@ -116,35 +115,32 @@ class FakePanel:
             self.unplug()
 
 
-def wait(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+def wait(predicate, timeout) -> bool:
+    """Whether ``predicate`` came true within ``timeout``: the caller asserts it, saying what it saw."""
+    try:
+        return bool(wait_until(predicate, timeout))
+    except AssertionError:
+        return False
 
 
 @pytest.fixture
-def rig(tmp_path, make_config):
+def rig(tmp_path, make_config, kiosks):
     link = tmp_path / "panel"
-    made = {}
+    fakes = []
 
     def make(heartbeat_timeout_ms=1000, reconnect_s=0.1, **config):
-        fake = FakePanel(link)
+        fakes.append(FakePanel(link))
         buttons = PanelButtons([ButtonSpec("A"), ButtonSpec("B")], str(link), heartbeat_timeout_ms=heartbeat_timeout_ms,
                                reconnect_s=reconnect_s)
-        kiosk = build_kiosk(make_config(), printer=DummyPrinter(), buttons=buttons,
-                            system_clock=FakeSystemClock(at("2026-11-23 09:00")))
-        made.update(fake=fake, kiosk=kiosk)
-        kiosk.start()
+        kiosk = kiosks(make_config(), worker=True, printer=DummyPrinter(), buttons=buttons,
+                       system_clock=FakeSystemClock(at("2026-11-23 09:00")))
         assert buttons.wait_for(lambda: buttons.connected, 5), buttons.last_error
-        return fake, kiosk, buttons
+        return fakes[-1], kiosk, buttons
 
     yield make
-    if "kiosk" in made:
-        made["kiosk"].stop()
-        made["fake"].close()
+    kiosks.close()  # the kiosk stops before its panel goes away
+    for fake in fakes:
+        fake.close()
 
 
 def tickets(kiosk, code="A"):

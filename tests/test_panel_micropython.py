@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import need
+from support import need
 
 ROOT = Path(__file__).resolve().parents[1]
 MP_DIR = ROOT / "tests" / "micropython"

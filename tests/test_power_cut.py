@@ -1,7 +1,7 @@
 """Power cuts: the kiosk runs as a real process and is SIGKILLed at random moments.
 
 The moments fall both in the start-up window (from the process start to its
-"ready" line: config validation, the python-escpos cache, the ledger, the
+"ready" (sd_notify READY=1): config validation, the python-escpos cache, the ledger, the
 ticket key) and while it issues and prints. One cut in five goes to a fresh
 data directory, whose first and second starts are cut: the first start makes
 the ledger and the key, the second the python-escpos cache in data_dir/cache.
@@ -22,16 +22,14 @@ import json
 import os
 import random
 import re
-import signal
 import sqlite3
 import statistics
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 
 import pytest
+from support.config import process_config, write
+from support.kiosk_process import Process, clean_env, kiosk_argv, start_kiosk
 
 from kiosk.signing import verify_payload
 
@@ -42,106 +40,16 @@ QUOTA = 10 if CUTS <= 100 else CUTS // 2
 FRESH_EVERY = 10  # of every ten cuts, two go to the first and second start of a fresh data dir
 STARTUP_SHARE = 1 / 3  # of the other cuts, the share aimed at the start-up window
 READY_TIMEOUT_S = 60
-CONFIG = """
-id = "kiosk-1"
-data_dir = "{data_dir}"
-[office]
-id = "serang-kota"
-name = "Disdukcapil Kota Serang"
-[calendar]
-open_weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-opens_at = "00:00"
-last_ticket_at = "23:59"
-closes_at = "23:59"
-booking_horizon_days = 4
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = {quota}
-[[services]]
-code = "B"
-name = "Kartu Keluarga"
-daily_quota = {quota}
-[printer]
-backend = "file"
-path = "{data_dir}/printer.out"
-create = true
-[buttons]
-backend = "keyboard"
-cooldown_ms = 0
-"""
 PAYLOAD = re.compile(rb"ANT1:[A-Z0-9_-]+:[A-Z0-9_-]+:[A-Z]:\d{8}:\d+:[A-Z2-7]{16}")
-READY = b'"msg": "ready"'
 CACHE_DISCARDED = re.compile(rb"python-escpos cache \S+ (cannot be loaded|is not a python-escpos)")
 
 
-def start_kiosk(config_path, env=None):
-    proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config_path)], env=env,
-                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    for line in proc.stderr:  # wait for the ready line: an event, not a sleep
-        if READY in line:
-            return proc
-    raise AssertionError(f"kiosk exited before ready, status {proc.wait()}")
-
-
-class Start:
-    """One ``kiosk run`` process; a thread reads its log, so the test can wait for ready or for its end."""
-
-    def __init__(self, config_path, env, keys: str):
-        self.began = time.monotonic()
-        self.proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(config_path)],
-                                     env=env, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdout=subprocess.DEVNULL)
-        self.lines: list[bytes] = []
-        self.ready_after_s: float | None = None
-        self.ready, self.ended = threading.Event(), threading.Event()
-        self.settled = threading.Event()  # ready, or ended before it
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        try:  # presses made while it starts are read once it is ready, like a citizen's at boot
-            self.proc.stdin.write(keys.encode() + b"\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # it already ended; the caller sees that
-
-    def _read(self) -> None:
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if READY in line and not self.ready.is_set():
-                self.ready_after_s = time.monotonic() - self.began
-                self.ready.set()
-                self.settled.set()
-        self.ended.set()
-        self.settled.set()
-
-    def wait_ready(self) -> bool:
-        """True once ready; False if the process ended (or hung) before it."""
-        self.settled.wait(READY_TIMEOUT_S)
-        return self.ready.is_set()
-
-    def cut(self) -> None:
-        """SIGKILL, then read what it logged up to that instant."""
-        self.proc.send_signal(signal.SIGKILL)
-        self._finish()
-
-    def stop(self) -> int:
-        """End it as systemd's stop would: the keyboard source ends on EOF and the kiosk exits."""
-        self.proc.stdin.close()
-        return self._finish()
-
-    def _finish(self) -> int:
-        code = self.proc.wait(timeout=READY_TIMEOUT_S)
-        self._reader.join()
-        self.proc.stderr.close()
-        if not self.proc.stdin.closed:
-            try:
-                self.proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        return code
-
-    def log_tail(self) -> str:
-        return b"".join(self.lines).decode(errors="replace")[-3000:]
+def start_run(config_path, env: dict, keys: str) -> Process:
+    """One ``kiosk run`` (not waited for); presses made while it starts are read once it is ready,
+    like a citizen's at boot."""
+    process = Process(kiosk_argv(config_path), env=env)
+    process.press(keys)  # False if it already ended: the caller sees that
+    return process
 
 
 class Bricked(AssertionError):
@@ -161,7 +69,7 @@ class Tally:
         seen = self.ready_times.get(kind) or [t for times in self.ready_times.values() for t in times] or [1.0]
         return statistics.median(seen[-9:])  # a typical start: one slow start on a busy machine must not widen it
 
-    def started(self, start: Start, kind: str, after_cut: bool) -> None:
+    def started(self, start: Process, kind: str, after_cut: bool) -> None:
         self.counts["starts"] += 1
         self.counts["starts_after_cut"] += after_cut
         if start.ready_after_s is not None:
@@ -171,7 +79,7 @@ class Tally:
             self.counts["ready_after_cut"] += after_cut
         self.counts["escpos_cache_discarded"] += any(CACHE_DISCARDED.search(line) for line in start.lines)
 
-    def cut(self, start: Start, kind: str) -> None:
+    def cut(self, start: Process, kind: str) -> None:
         self.counts["cuts"] += 1
         where = "while_running" if start.ready.is_set() else f"in_startup_{kind}_start"
         self.counts[f"cuts_{where}"] += 1
@@ -184,11 +92,9 @@ class Life:
     def __init__(self, root, tally: Tally, rng: random.Random):
         root.mkdir()
         self.dir, self.tally, self.rng, self.starts = root, tally, rng, 0
-        self.config_path = root / "kiosk.toml"
-        self.config_path.write_text(CONFIG.format(data_dir=root, quota=QUOTA))
+        self.config_path = write(root / "kiosk.toml", process_config(root, QUOTA))
         # Its own user cache, where the first start (no data_dir/cache yet) keeps python-escpos's pickle.
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "ESCPOS_"))}
-        self.env = {**env, "XDG_CACHE_HOME": str(root / "xdg")}
+        self.env = clean_env(XDG_CACHE_HOME=str(root / "xdg"))
 
     def kind(self) -> str:
         return ("first", "second")[self.starts] if self.starts < 2 else "later"
@@ -196,34 +102,35 @@ class Life:
     def cut_once(self, in_startup: bool) -> None:
         kind = self.kind()
         keys = "".join(self.rng.choice("ab") for _ in range(self.rng.randint(1, 8)))
-        start = Start(self.config_path, self.env, keys)
+        start = start_run(self.config_path, self.env, keys)
         if in_startup:
             crashed = start.ended.wait(self.rng.uniform(0, self.tally.window_s(kind)))
         else:
-            crashed = not start.wait_ready()
+            crashed = not start.settle(READY_TIMEOUT_S)
             # The random moment: anywhere from before the first commit to after the last print.
             time.sleep(self.rng.uniform(0, 0.06))
         self._started(start, kind, crashed)
-        start.cut()
+        start.kill()
         self.tally.cut(start, kind)
         check_ledger(self.dir)
 
     def start_to_ready(self) -> None:
         """The start after the last cut: it must be ready, then stop cleanly."""
         kind = self.kind()
-        start = Start(self.config_path, self.env, "")
-        self._started(start, kind, crashed=not start.wait_ready())
-        assert start.stop() == 0, start.log_tail()
+        start = start_run(self.config_path, self.env, "")
+        self._started(start, kind, crashed=not start.settle(READY_TIMEOUT_S))
+        start.close_input()  # as systemd's stop would: the keyboard source ends on EOF and the kiosk exits
+        assert start.end(READY_TIMEOUT_S) == 0, start.log()
         check_ledger(self.dir)
 
-    def _started(self, start: Start, kind: str, crashed: bool) -> None:
+    def _started(self, start: Process, kind: str, crashed: bool) -> None:
         after_cut = self.starts > 0
         self.starts += 1
         if crashed:
-            start.cut()  # a hung start is ended here; one that crashed is already gone
+            start.kill()  # a hung start is ended here; one that crashed is already gone
             self.tally.started(start, kind, after_cut)
             self.tally.counts["bricks"] += 1
-            raise Bricked(f"{self.dir}: start {self.starts} ({kind}) ended before ready:\n{start.log_tail()}")
+            raise Bricked(f"{self.dir}: start {self.starts} ({kind}) ended before ready:\n{start.log()}")
         self.tally.started(start, kind, after_cut)
 
     def temporaries_left(self) -> int:
@@ -308,9 +215,8 @@ def printed_tickets(data_dir) -> set:
 @pytest.mark.parametrize("keys", ["ab" * 4])
 def test_clean_run_prints_every_ticket_once(tmp_path, keys):
     """The control: without cuts, every press is one ticket in the ledger and on paper."""
-    config_path = tmp_path / "kiosk.toml"
-    config_path.write_text(CONFIG.format(data_dir=tmp_path, quota=QUOTA))
-    proc = start_kiosk(config_path)
-    proc.communicate((keys + "\n").encode(), timeout=60)
-    assert proc.returncode == 0
+    kiosk = start_kiosk(write(tmp_path / "kiosk.toml", process_config(tmp_path, QUOTA)), timeout_s=60)
+    kiosk.press(keys)
+    kiosk.close_input()
+    assert kiosk.end(60) == 0
     assert check_ledger(tmp_path) == {"tickets": len(keys), "printed": len(keys), "full_slips": 0}

@@ -3,22 +3,15 @@
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from support.clock import ManualClock
 
 from kiosk.buttons import ButtonError
 from kiosk.buttons.guard import PressGuard
 
 
-class FakeClock:
-    def __init__(self, now=0.0):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return ManualClock()
 
 
 def test_cooldown_gives_one_ticket_per_press(clock):
@@ -92,7 +85,7 @@ gaps = st.lists(st.floats(min_value=0.0, max_value=5.0, allow_nan=False), max_si
 
 @given(gaps=gaps, cooldown=st.floats(min_value=0.0, max_value=3.0, allow_nan=False))
 def test_accepted_presses_are_at_least_cooldown_apart(gaps, cooldown):
-    clock = FakeClock(100.0)
+    clock = ManualClock(100.0)
     guard = PressGuard(cooldown_s=cooldown, clock=clock)
     accepted = []
     for gap in gaps:
@@ -107,7 +100,7 @@ def test_accepted_presses_are_at_least_cooldown_apart(gaps, cooldown):
 @given(gaps=gaps, burst_max=st.integers(min_value=1, max_value=5))
 def test_burst_alarm_matches_a_naive_count(gaps, burst_max):
     window = 10.0
-    clock = FakeClock()
+    clock = ManualClock()
     guard = PressGuard(burst_max=burst_max, burst_window_s=window, clock=clock)
     history, armed = [], True
     for gap in gaps:

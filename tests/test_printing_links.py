@@ -7,10 +7,9 @@ emulator decoded from the bytes it received.
 import time
 
 import pytest
-from conftest import FakeSystemClock, at
 from escpos_emulator import Emulator, PtyLink, TcpLink
+from support import FakeSystemClock, at
 
-from kiosk.app import build_kiosk
 from kiosk.printer import PrinterStatus
 from kiosk.signing import verify_payload
 
@@ -39,13 +38,9 @@ def link(request, emulator, tmp_path):
 
 
 @pytest.fixture
-def kiosk(make_config, link):
-    k = build_kiosk(make_config(replace={'backend = "dummy"': link.kiosk_printer}),
-                    system_clock=FakeSystemClock(at("2026-11-23 09:00")))
-    k.printer.open()
-    k.tick()
-    yield k
-    k.stop()
+def kiosk(make_config, link, kiosks):
+    return kiosks(make_config(replace={'backend = "dummy"': link.kiosk_printer}),
+                  system_clock=FakeSystemClock(at("2026-11-23 09:00")))
 
 
 def ledger_view(kiosk, document) -> tuple:
@@ -146,67 +141,52 @@ def test_printer_without_sane_status_keeps_the_kiosk_responsive(kiosk, emulator,
     assert ledger_view(kiosk, emulator.wait_for_documents(1, TIMEOUT)[0]) == ("A", MON, 1, "printed")
 
 
-def test_quota_full_slip_cut_short_is_not_reported_printed(make_config, link, emulator):
+def test_quota_full_slip_cut_short_is_not_reported_printed(make_config, link, emulator, kiosks):
     # Service A has no room on any day: every press prints the "see staff" slip.
     config = make_config(replace={'backend = "dummy"': link.kiosk_printer, "daily_quota = 3": "daily_quota = 0"})
-    kiosk = build_kiosk(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
-    try:
-        kiosk.printer.open()
-        kiosk.tick()
-        emulator.paper_out_after(60)
-        outcome = kiosk.handle_press("A")
-        assert (outcome.kind, outcome.printed) == ("full", False), outcome
-        assert "paper_out" in outcome.reason
-        assert kiosk.printer_status is PrinterStatus.PAPER_OUT and kiosk.ledger.state()["printer"] == "paper_out"
-        assert emulator.wait_for_documents(1, TIMEOUT)[0].interrupted
-        emulator.set_paper("ok")
-        kiosk.tick()
-        outcome = kiosk.handle_press("A")
-        assert (outcome.kind, outcome.printed) == ("full", True), outcome
-        assert "KUOTA PENUH" in emulator.wait_for_documents(2, TIMEOUT)[1].text(32)
-    finally:
-        kiosk.stop()
+    kiosk = kiosks(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    emulator.paper_out_after(60)
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.printed) == ("full", False), outcome
+    assert "paper_out" in outcome.reason
+    assert kiosk.printer_status is PrinterStatus.PAPER_OUT and kiosk.ledger.state()["printer"] == "paper_out"
+    assert emulator.wait_for_documents(1, TIMEOUT)[0].interrupted
+    emulator.set_paper("ok")
+    kiosk.tick()
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.printed) == ("full", True), outcome
+    assert "KUOTA PENUH" in emulator.wait_for_documents(2, TIMEOUT)[1].text(32)
 
 
-def test_a_ticket_with_characters_beyond_latin1_is_saved_and_the_next_one_too(make_config, link, emulator):
+def test_a_ticket_with_characters_beyond_latin1_is_saved_and_the_next_one_too(make_config, link, emulator, kiosks):
     # CP437 has the Greek alpha (0xE0): it reaches the emulator, whose PNG font is Latin-1 only.
     config = make_config(replace={'backend = "dummy"': link.kiosk_printer,
                                   'name = "Kartu Keluarga"': 'name = "Loket \u03b1 Kartu Keluarga"'})
-    kiosk = build_kiosk(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
-    try:
-        kiosk.printer.open()
-        kiosk.tick()
-        assert kiosk.handle_press("B").printed and kiosk.handle_press("A").printed
-        first, second = emulator.wait_for_documents(2, TIMEOUT)
-        assert "Loket \u03b1 Kartu Keluarga" in first.text(32)
-        assert all(path.endswith((".txt", ".png")) for path in first.files + second.files)
-        assert len(first.files + second.files) == 4 and emulator.save_error is None
-        kiosk.tick()
-        assert kiosk.printer_status is PrinterStatus.OK
-    finally:
-        kiosk.stop()
+    kiosk = kiosks(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    assert kiosk.handle_press("B").printed and kiosk.handle_press("A").printed
+    first, second = emulator.wait_for_documents(2, TIMEOUT)
+    assert "Loket \u03b1 Kartu Keluarga" in first.text(32)
+    assert all(path.endswith((".txt", ".png")) for path in first.files + second.files)
+    assert len(first.files + second.files) == 4 and emulator.save_error is None
+    kiosk.tick()
+    assert kiosk.printer_status is PrinterStatus.OK
 
 
-def test_quota_full_slip_is_not_sent_to_a_roll_an_owed_reprint_emptied(make_config, link, emulator):
+def test_quota_full_slip_is_not_sent_to_a_roll_an_owed_reprint_emptied(make_config, link, emulator, kiosks):
     config = make_config(replace={'backend = "dummy"': link.kiosk_printer, "daily_quota = 3": "daily_quota = 0"})
-    kiosk = build_kiosk(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
-    try:
-        kiosk.printer.open()
-        kiosk.tick()
-        emulator.paper_out_after(60)
-        assert not kiosk.handle_press("B").printed  # B-001 is owed
-        emulator.wait_for_documents(1, TIMEOUT)
-        emulator.set_paper("ok")
-        emulator.paper_out_after(60)  # the reprint of B-001 empties the roll again
-        received = emulator.received_bytes
-        outcome = kiosk.handle_press("A")
-        assert (outcome.kind, outcome.printed) == ("full", False) and "before the slip" in outcome.reason
-        assert kiosk.ledger.find("B", MON, 1).status == "print_failed"
-        reprint = emulator.wait_for_documents(2, TIMEOUT)[1]
-        assert reprint.interrupted
-        kiosk.tick()  # a status query after the press: everything the kiosk sent is in
-        reprinted = len(kiosk.render(kiosk.ledger.find("B", MON, 1), reprint=True))
-        assert emulator.received_bytes - received - reprinted < 60  # and a few status queries: no slip
-        assert not any("KUOTA PENUH" in d.text(32) for d in emulator.documents)
-    finally:
-        kiosk.stop()
+    kiosk = kiosks(config, system_clock=FakeSystemClock(at("2026-11-23 09:00")))
+    emulator.paper_out_after(60)
+    assert not kiosk.handle_press("B").printed  # B-001 is owed
+    emulator.wait_for_documents(1, TIMEOUT)
+    emulator.set_paper("ok")
+    emulator.paper_out_after(60)  # the reprint of B-001 empties the roll again
+    received = emulator.received_bytes
+    outcome = kiosk.handle_press("A")
+    assert (outcome.kind, outcome.printed) == ("full", False) and "before the slip" in outcome.reason
+    assert kiosk.ledger.find("B", MON, 1).status == "print_failed"
+    reprint = emulator.wait_for_documents(2, TIMEOUT)[1]
+    assert reprint.interrupted
+    kiosk.tick()  # a status query after the press: everything the kiosk sent is in
+    reprinted = len(kiosk.render(kiosk.ledger.find("B", MON, 1), reprint=True))
+    assert emulator.received_bytes - received - reprinted < 60  # and a few status queries: no slip
+    assert not any("KUOTA PENUH" in d.text(32) for d in emulator.documents)

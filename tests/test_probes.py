@@ -7,9 +7,10 @@ import threading
 import time
 from types import SimpleNamespace
 
-import netns
 import pytest
-from conftest import need
+from support import need, netns
+from support.config import LAB_OFFICE, MQTT_OFF, kiosk_config, service, write
+from support.dns import FakeNameserver
 
 from edge_agent.errors import AgentConfigError
 from edge_agent.probes import ProbeResult, Target, run_probe
@@ -311,14 +312,7 @@ print(r.ok, r.inconclusive, r.detail)
 ])
 def test_icmp_socket_kinds_without_cap_net_raw(ping_group_range, expected):
     """Inside a fresh namespace (its own ping_group_range) and without CAP_NET_RAW."""
-    lab = netns.Lab()
-    try:
-        ns = lab.namespace("ping")
-        netns.set_sysctl("net.ipv4.ping_group_range", ping_group_range, ns=ns)
-        out = netns.sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw",
-                       sys.executable, "-c", PING_IN_NS, ns=ns).splitlines()
-    finally:
-        lab.close()
+    out = netns.without_net_raw(ping_group_range, sys.executable, "-c", PING_IN_NS).splitlines()
     assert out[0] == expected[0]
     assert out[1].startswith(expected[1])
 
@@ -330,45 +324,6 @@ def test_a_result_as_json_is_rounded():
 
 
 # ------------------------------------------------------------------ host names (probes.resolve)
-
-
-class FakeNameserver:
-    """A DNS server on a loopback address in a thread: A records from ``records``, NXDOMAIN otherwise.
-
-    ``drop`` swallows that many queries first (lost replies); ``silent`` swallows all.
-    """
-
-    def __init__(self, records: dict, address: str = "127.0.0.1", port: int = 0, ttl_s: int = 60):
-        self.records, self.ttl_s = records, ttl_s
-        self.drop, self.silent, self.queries, self.rcode = 0, False, 0, None
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((address, port))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return  # closed
-            self.queries += 1
-            if self.silent or self.drop > 0:
-                self.drop -= 1
-                continue
-            end = data.index(b"\0", 12) + 5
-            name = netns._wire_name(data[12:end - 4])
-            address = self.records.get(name)
-            answer = (b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, self.ttl_s, 4) + socket.inet_aton(address)
-                      if address else b"")
-            if self.rcode is not None:  # e.g. SERVFAIL: the resolver's own upstream is unreachable
-                address, answer = None, b""
-            flags = 0x8180 | (self.rcode if self.rcode is not None else 0 if address else 3)
-            self.sock.sendto(data[:2] + struct.pack("!HHHHH", flags, 1, 1 if answer else 0, 0, 0)
-                             + data[12:end] + answer, peer)
-
-    def close(self):
-        self.sock.close()
 
 
 class Clock:
@@ -476,47 +431,18 @@ def test_probes_of_targets_named_by_host_use_the_resolver(names, server):
     assert not dark.ok and dark.detail == "cannot resolve nowhere.lab: no answer from 127.0.0.1 within 1.5 s"
 
 
-PROBE_CONFIG = """
-id = "kiosk-1"
-data_dir = "{data_dir}"
-[office]
-id = "lab-office"
-name = "Disdukcapil Lab"
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = 10
-button = "GPIO17"
-led = "GPIO27"
-[printer]
-backend = "dummy"
-[mqtt]
-enabled = false
-[[targets]]
-name = "lo-ping"
-kind = "icmp"
-host = "127.0.0.1"
-[[targets]]
-name = "lo-closed"
-kind = "tcp"
-host = "127.0.0.1"
-port = 1
-"""
+def probe_config(data_dir) -> dict:
+    """A kiosk file with MQTT off and two loopback targets: one pinged, one closed TCP port."""
+    return kiosk_config(data_dir, [service("A", 10, pins=True)], office=LAB_OFFICE, printer={"backend": "dummy"},
+                        mqtt=MQTT_OFF, targets=[{"name": "lo-ping", "kind": "icmp", "host": "127.0.0.1"},
+                                                {"name": "lo-closed", "kind": "tcp", "host": "127.0.0.1", "port": 1}])
 
 
 @needs_netns
 def test_edge_agent_probe_says_inconclusive_where_icmp_may_not_run(tmp_path):
     """The real command, in a namespace where nobody may ping and without CAP_NET_RAW (the docs' example)."""
-    config = tmp_path / "kiosk.toml"
-    config.write_text(PROBE_CONFIG.format(data_dir=tmp_path))
-    lab = netns.Lab()
-    try:
-        ns = lab.namespace("probe")
-        netns.set_sysctl("net.ipv4.ping_group_range", "1 0", ns=ns)
-        out = netns.sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", sys.executable, "-m",
-                       "edge_agent", "--config", str(config), "probe", ns=ns)
-    finally:
-        lab.close()
+    config = write(tmp_path / "kiosk.toml", probe_config(tmp_path))
+    out = netns.without_net_raw("1 0", sys.executable, "-m", "edge_agent", "--config", str(config), "probe")
     rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines()[1:3]}
     assert rows == {"lo-ping": ["unknown", "inconclusive"], "lo-closed": ["unknown", "FAIL"]}, out
     assert out.splitlines()[0].split()[:3] == ["target", "state", "result"]

@@ -6,20 +6,11 @@ import subprocess
 import sys
 
 import pytest
-from test_power_cut import CONFIG
+from support.config import MQTT_OFF, process_config, write
 
 from common.sdnotify import Notifier
 
-AGENT_EXTRA = """
-[mqtt]
-enabled = false
-[[targets]]
-name = "loopback"
-kind = "tcp"
-host = "127.0.0.1"
-port = 1
-timeout_ms = 200
-"""
+LOOPBACK = {"name": "loopback", "kind": "tcp", "host": "127.0.0.1", "port": 1, "timeout_ms": 200}
 
 
 @pytest.fixture
@@ -50,7 +41,7 @@ def test_notifier_without_systemd_does_nothing():
 
 def test_kiosk_ready_watchdog_stopping(systemd, tmp_path):
     path, sock = systemd
-    (tmp_path / "kiosk.toml").write_text(CONFIG.format(data_dir=tmp_path, quota=5))
+    write(tmp_path / "kiosk.toml", process_config(tmp_path, 5))
     proc = subprocess.Popen([sys.executable, "-m", "kiosk", "run", "--config", str(tmp_path / "kiosk.toml")],
                             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             env={**os.environ, "NOTIFY_SOCKET": path})
@@ -67,7 +58,7 @@ def test_kiosk_ready_watchdog_stopping(systemd, tmp_path):
 def test_agent_ready_and_watchdog(systemd, tmp_path):
     path, sock = systemd
     config = tmp_path / "kiosk.toml"
-    config.write_text(CONFIG.format(data_dir=tmp_path, quota=5) + AGENT_EXTRA)
+    write(config, {**process_config(tmp_path, 5), "mqtt": MQTT_OFF, "targets": [LOOPBACK]})
     proc = subprocess.Popen([sys.executable, "-m", "edge_agent", "--config", str(config), "run"],
                             stderr=subprocess.DEVNULL, env={**os.environ, "NOTIFY_SOCKET": path})
     try:

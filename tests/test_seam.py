@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import at
+from support import at
 
 from edge_agent.kiosk_events import relay_kind
 from kiosk import seam

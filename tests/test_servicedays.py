@@ -1,7 +1,7 @@
 import dataclasses
 import datetime as dt
 
-from conftest import at
+from support import at
 
 from kiosk import servicedays
 

@@ -7,19 +7,19 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from broker import Broker, Collector, base
+from support.broker import Broker, Collector, base
+from support.config import ALWAYS_OPEN, file_printer, kiosk_config, service, write
+from support.kiosk_process import Process, start_agent, start_kiosk
+from support.wait import wait_until
 
 HOUR_S = 3.0  # real seconds per office hour
 COMPRESSION = 3600 / HOUR_S
@@ -35,54 +35,19 @@ QUOTAS = {"A": 75, "B": 60, "C": 30}
 KEY_WEIGHTS = "aaaabbbcc"  # e-KTP is the busiest service
 MAX_IN_FLIGHT = 20  # edge_agent.mqtt's window: a sample dropped while in flight may still arrive
 OFFICE = "serang-kota"
-CONFIG = """
-id = "{kiosk_id}"
-data_dir = "{data_dir}"
-[office]
-id = "serang-kota"
-name = "Disdukcapil Kota Serang"
-[calendar]
-open_weekdays = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-opens_at = "00:00"
-last_ticket_at = "23:59"
-closes_at = "23:59"
-booking_horizon_days = 3
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = {quota_a}
-needs_targets = ["central-ktp"]
-[[services]]
-code = "B"
-name = "Kartu Keluarga"
-daily_quota = {quota_b}
-[[services]]
-code = "C"
-name = "Akta Kelahiran"
-daily_quota = {quota_c}
-[printer]
-backend = "file"
-path = "{data_dir}/printer.out"
-create = true
-[buttons]
-backend = "keyboard"
-cooldown_ms = 0
-[agent]
-probe_interval_s = {probe_interval_s!r}
-health_interval_s = {health_interval_s!r}
-publish_interval_s = {publish_interval_s!r}
-outbox_max_bytes = {outbox_max_bytes}
-[mqtt]
-host = "127.0.0.1"
-port = {port}
-password_file = "{secret}"
-[[targets]]
-name = "central-ktp"
-kind = "http"
-role = "central"
-url = "http://127.0.0.1:{central}/health"
-timeout_ms = 500
-"""
+
+
+def station_config(data_dir: Path, kiosk_id: str, mqtt: dict, central_port: int, outbox_max_bytes: int) -> dict:
+    """One station's file: open around the clock, service A needs the central server, MQTT to the broker."""
+    intervals = {key: value / COMPRESSION for key, value in DEFAULT_INTERVALS.items()}
+    services = [service(code, quota, **({"needs_targets": ["central-ktp"]} if code == "A" else {}))
+                for code, quota in QUOTAS.items()]
+    return kiosk_config(data_dir, services, kiosk_id=kiosk_id, calendar={**ALWAYS_OPEN, "booking_horizon_days": 3},
+                        printer=file_printer(data_dir), buttons={"backend": "keyboard", "cooldown_ms": 0},
+                        agent={**intervals, "outbox_max_bytes": outbox_max_bytes},
+                        mqtt=mqtt,
+                        targets=[{"name": "central-ktp", "kind": "http", "role": "central",
+                                  "url": f"http://127.0.0.1:{central_port}/health", "timeout_ms": 500}])
 
 
 # ------------------------------------------------------------------ the parts
@@ -116,83 +81,6 @@ class Central:
             self._server.shutdown()
             self._server.server_close()  # connections are refused from now on
             self._server = None
-
-
-class Notify:
-    """A systemd notify socket of our own: READY=1 says a process is up, WATCHDOG=1 counts its loop turns.
-
-    It is read all the time: a full socket would block the process's sd_notify and so its loop.
-    """
-
-    def __init__(self):
-        name = f"antrean-test-{uuid.uuid4().hex[:12]}"
-        self.address = "@" + name
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind("\0" + name)
-        self.ready = threading.Event()
-        self.pings = 0
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        while True:
-            try:
-                data = self._sock.recv(256)
-            except OSError:
-                return
-            if not data:
-                return
-            if data == b"READY=1":
-                self.ready.set()
-            elif data == b"WATCHDOG=1":
-                self.pings += 1
-
-    def close(self):
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self._sock.close()
-
-
-class Process:
-    """One started process, its stderr drained (a full pipe would block its logging), its notify socket."""
-
-    def __init__(self, name: str, argv: list, stdin: bool = False):
-        self.name = name
-        self.notify = Notify()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("KIOSK_", "AGENT_", "NOTIFY_", "WATCHDOG_"))}
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env={**env, "NOTIFY_SOCKET": self.notify.address})
-        self.log = deque(maxlen=200)  # the tail, for a failure's message
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self):
-        for line in self.proc.stderr:
-            self.log.append(line.decode(errors="replace").rstrip())
-
-    def wait_ready(self, timeout_s: float = 30.0):
-        if not self.notify.ready.wait(timeout_s):
-            raise AssertionError(f"{self.name} not ready within {timeout_s} s (exit {self.proc.poll()}): "
-                                 + "\n".join(self.log))
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self):
-        if self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.notify.close()
-
-    def end(self, timeout_s: float = 30.0) -> int:
-        """Wait for a clean exit after SIGTERM or end of input."""
-        try:
-            code = self.proc.wait(timeout_s)
-        finally:
-            self.notify.close()
-        return code
 
 
 BIND_BOOT_ID = 'mount --bind "$1" /proc/sys/kernel/random/boot_id && shift && exec "$@"'
@@ -305,13 +193,9 @@ class Station:
         self.base = base(OFFICE, kiosk_id)
         self.data_dir = root / kiosk_id
         self.data_dir.mkdir(parents=True)
-        secret = root / f"{kiosk_id}.secret"
-        secret.write_text(broker.passwords[f"{OFFICE}-{kiosk_id}"])
-        intervals = {key: value / COMPRESSION for key, value in DEFAULT_INTERVALS.items()}
-        self.config = root / f"{kiosk_id}.toml"
-        self.config.write_text(CONFIG.format(
-            kiosk_id=kiosk_id, data_dir=self.data_dir, port=broker.port, secret=secret, central=central.port,
-            outbox_max_bytes=outbox_max_bytes, **intervals, **{f"quota_{k.lower()}": q for k, q in QUOTAS.items()}))
+        mqtt = broker.mqtt_config(root / f"{kiosk_id}.secret", OFFICE, kiosk_id)
+        self.config = write(root / f"{kiosk_id}.toml", station_config(self.data_dir, kiosk_id, mqtt, central.port,
+                                                                       outbox_max_bytes))
         self.boot_file = root / f"{kiosk_id}.boot_id"
         self.reboot()
         self.kiosk = self.agent = None
@@ -334,30 +218,23 @@ class Station:
         self.boot_file.write_text(f"{uuid.uuid4()}\n")
 
     def start_kiosk(self) -> Process:
-        self.kiosk = Process(f"{self.kiosk_id} kiosk",
-                             [sys.executable, "-m", "kiosk", "run", "--config", str(self.config)], stdin=True)
+        self.kiosk = start_kiosk(self.config, ready=False, name=f"{self.kiosk_id} kiosk")
         return self.kiosk
 
     def start_agent(self) -> Process:
-        argv = [sys.executable, "-m", "edge_agent", "--config", str(self.config), "run"]
-        if self.fake_reboot:
-            # A private mount namespace in which the kernel's boot id file says what boot_file says.
-            argv = ["unshare", "--mount", "sh", "-c", BIND_BOOT_ID, "sh", str(self.boot_file), *argv]
-        self.agent = Process(f"{self.kiosk_id} agent", argv)
+        prefix = ()
+        if self.fake_reboot:  # a private mount namespace in which the kernel's boot id file says what boot_file says
+            prefix = ("unshare", "--mount", "sh", "-c", BIND_BOOT_ID, "sh", str(self.boot_file))
+        self.agent = start_agent(self.config, prefix=prefix, name=f"{self.kiosk_id} agent")
         self.agent_runs.append(self.agent)
         return self.agent
 
     def press(self, count: int) -> None:
         """Citizens press buttons; nobody can while the kiosk is starting again."""
-        if self.kiosk is None or not self.kiosk.notify.ready.is_set() or not self.kiosk.alive:
+        if self.kiosk is None or not self.kiosk.ready.is_set() or not self.kiosk.alive:
             return
-        keys = "".join(self.rng.choice(KEY_WEIGHTS) for _ in range(count))
-        try:
-            self.kiosk.proc.stdin.write(keys.encode() + b"\n")
-            self.kiosk.proc.stdin.flush()
-        except BrokenPipeError:
-            return
-        self.presses += count
+        if self.kiosk.press("".join(self.rng.choice(KEY_WEIGHTS) for _ in range(count))):
+            self.presses += count
 
     def relay_cursor(self) -> int | None:
         """Where the agent started following the kiosk's events (set at its first look; history is not news)."""
@@ -401,7 +278,8 @@ class Day:
         for s in self.stations:
             self.receiver.wait_for(lambda ms, s=s: {f"{s.base}/health", f"{s.base}/network"} <= {m.topic for m in ms},
                                    timeout_s=20, what=f"{s.kiosk_id}'s first health and network")
-            wait_until_set(s.relay_cursor, what=f"{s.kiosk_id}'s agent to take its place in the kiosk's events")
+            wait_until(lambda s=s: s.relay_cursor() is not None, 20,
+                       what=f"{s.kiosk_id}'s agent taking its place in the kiosk's events", every_s=0.02)
             s.cursor0 = s.relay_cursor()
             s.watch = OutboxWatch(s.outbox, s.outbox_max_bytes)
         self.connected_at = now()  # what is made from now on goes out at once (start-up messages waited)
@@ -472,19 +350,19 @@ class Day:
     def evening(self) -> None:
         """Agents stop cleanly (their "offline" comes after everything they sent), kiosks at end of input."""
         for s in self.stations:  # the agent relays the kiosk's last events between its probe rounds
-            wait_until_set(lambda s=s: True if (s.relay_cursor() or 0) >= s.last_kiosk_event() else None,
-                           what=f"{s.kiosk_id}'s agent to relay the kiosk's last events")
+            wait_until(lambda s=s: (s.relay_cursor() or 0) >= s.last_kiosk_event(), 20,
+                       what=f"{s.kiosk_id}'s agent relaying the kiosk's last events", every_s=0.02)
         mark = len(self.receiver.messages)
         for s in self.stations:
             s.agent.proc.send_signal(signal.SIGTERM)
         for s in self.stations:
             self.receiver.wait_for(lambda ms, s=s: any(m.topic == f"{s.base}/status" and m.payload == b"offline"
                                                        for m in ms[mark:]), what=f"{s.kiosk_id}'s offline")
-            assert s.agent.end() == 0, "\n".join(s.agent.log)
+            assert s.agent.end() == 0, s.agent.log()
             s.watch.look()
             s.left = set(s.watch.present)
-            s.kiosk.proc.stdin.close()
-            assert s.kiosk.end() == 0, "\n".join(s.kiosk.log)
+            s.kiosk.close_input()
+            assert s.kiosk.end() == 0, s.kiosk.log()
 
 
 def drained(station):
@@ -516,12 +394,3 @@ def made_at(body: dict) -> dt.datetime:
 def pause_until(deadline: float) -> None:
     # Pacing the citizens, not waiting for the system: nothing to wait on here.
     time.sleep(max(0.0, deadline - time.monotonic()))
-
-
-def wait_until_set(read, timeout_s: float = 20.0, what: str = "the value"):
-    """For a value another process writes to disk: there is no event to wait on from outside."""
-    deadline = time.monotonic() + timeout_s
-    while read() is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"no {what} within {timeout_s} s")
-        time.sleep(0.02)

@@ -9,7 +9,8 @@ accepts connections; ``stop()``, ``kill()`` and ``start()`` again reuse the
 same port and the same persistence directory.
 
 ``Collector`` and ``Requester`` are paho clients for the test's side: tests
-wait on them for a condition instead of sleeping.
+wait on them for a condition instead of sleeping. The ``broker`` fixture (tests/conftest.py)
+starts one for a test and kills it after.
 
 The shipped config binds client ids to accounts (``use_username_as_clientid``):
 two connections of one account take over each other. So the shared
@@ -33,11 +34,13 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
-from conftest import need
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-REPO = Path(__file__).resolve().parent.parent
+from support.system import need
+from support.wait import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
 CONF_TEMPLATE = REPO / "hardware" / "mosquitto" / "mosquitto.conf"
 ACL_TEMPLATE = REPO / "hardware" / "mosquitto" / "acl.example"
 EXAMPLE_OFFICE, EXAMPLE_KIOSK = "serang-kota", "kiosk-1"
@@ -195,6 +198,13 @@ class Broker:
         self._write_passwords()
         self.proc: subprocess.Popen | None = None
 
+    def mqtt_config(self, secret, office: str = EXAMPLE_OFFICE, kiosk: str = EXAMPLE_KIOSK,
+                    port: int | None = None) -> dict:
+        """The kiosk file's [mqtt] section for one test kiosk on this broker (or on ``port``, a proxy in front
+        of it); the kiosk's password is written to the file ``secret`` as the section names it."""
+        Path(secret).write_text(self.passwords[username(office, kiosk)])
+        return {"host": self.host, "port": port or self.port, "password_file": str(secret)}
+
     def account(self, user: str) -> str:
         """The account a new test client logs in with: the next copy of a shared account, else ``user``."""
         return next(self._next_copy[user]) if user in self._next_copy else user
@@ -208,18 +218,19 @@ class Broker:
     def start(self, timeout_s: float = 10.0) -> "Broker":
         self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
-        deadline = time.monotonic() + timeout_s
-        while True:  # poll for the listener: there is no event to wait on from outside the process
-            if self.proc.poll() is not None:
-                raise AssertionError(f"mosquitto exited with {self.proc.returncode}: "
-                                     f"{self.proc.stderr.read().decode()} {self.log()}")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"mosquitto did not listen on {self.port} within {timeout_s} s") from None
-                time.sleep(0.01)
+        # Polled: there is no event to wait on from outside the process.
+        wait_until(self._listening, timeout_s, what=f"mosquitto listening on {self.port}")
+        return self
+
+    def _listening(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"mosquitto exited with {self.proc.returncode}: "
+                                 f"{self.proc.stderr.read().decode()} {self.log()}")
+        try:
+            socket.create_connection((self.host, self.port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """SIGTERM: mosquitto saves its database (retained messages, persistent sessions) and exits."""
@@ -398,85 +409,3 @@ def make_link(broker: Broker, workdir: Path, *, office: str = EXAMPLE_OFFICE, ki
                    reconnect_min_s=0.05, reconnect_max_s=0.3)
     options.update(kwargs)
     return MqttLink(**options)
-
-
-def wait_until(predicate, timeout_s: float = 10.0, what: str = "the condition") -> None:
-    """For states that raise no event the test could wait on (a counter inside another thread)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout_s} s")
-        time.sleep(0.01)
-
-
-class _Pair:
-    def __init__(self, client_sock, upstream):
-        self.client, self.upstream, self.cut = client_sock, upstream, False
-
-    def close(self):
-        self.cut = True
-        for sock in (self.client, self.upstream):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
-
-
-class Proxy:
-    """A TCP forwarder in front of the broker: ``hold()`` stops client-to-broker traffic, ``cut()`` drops it.
-
-    What a client sends while held never reaches the broker; ``cut()``
-    then closes the connection, like a network that hangs and then fails.
-    New connections after a cut flow normally.
-    """
-
-    def __init__(self, target_port: int):
-        self._target = ("127.0.0.1", target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self._listener.getsockname()[1]
-        self._flowing = threading.Event()
-        self._flowing.set()
-        self._pairs: list[_Pair] = []
-        self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client_sock, _ = self._listener.accept()
-                upstream = socket.create_connection(self._target)
-            except OSError:
-                return
-            pair = _Pair(client_sock, upstream)
-            with self._lock:
-                self._pairs.append(pair)
-            threading.Thread(target=self._pump, args=(pair, client_sock, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(pair, upstream, client_sock, False), daemon=True).start()
-
-    def _pump(self, pair, src, dst, holdable):
-        try:
-            while data := src.recv(65536):
-                if holdable:
-                    self._flowing.wait()
-                if pair.cut:
-                    return
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            pair.close()
-
-    def hold(self):
-        self._flowing.clear()
-
-    def cut(self):
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for pair in pairs:
-            pair.close()
-        self._flowing.set()
-
-    def close(self):
-        self._listener.close()
-        self.cut()

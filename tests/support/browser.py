@@ -10,7 +10,8 @@ import shutil
 import tempfile
 
 import pytest
-from conftest import need
+
+from support.system import need
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

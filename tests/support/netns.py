@@ -1,15 +1,15 @@
 """Test helper: network namespaces joined by veth pairs, servers inside them, faults with iptables.
 
 Everything a :class:`Lab` makes (namespaces, links, routes, processes) is
-removed by :meth:`Lab.close`, also after a failed test. Addresses come from
+removed by :meth:`Lab.close` (or at the end of ``with Lab() as lab:``), also after a failed test. Addresses come from
 one 10.B.0.0/16 block per lab, B from 200 to 254, chosen so that it is used
 by no interface or route of this machine and by no other lab running at the
 same time (a marker file per block, under a lock).
 
 Run as a script, it is the servers the tests start inside namespaces::
 
-    python tests/netns.py http --port 8080 [--delay 2] [--status 200] [--cert C --key K]
-    python tests/netns.py dns --port 53 --name central.test --address 10.1.2.3
+    python tests/support/netns.py http --port 8080 [--delay 2] [--status 200] [--cert C --key K]
+    python tests/support/netns.py dns --port 53 --name central.test --address 10.1.2.3
 
 Each prints "ready PORT" on stdout once it listens (``--port 0``: any free
 port), so a test waits for that line instead of sleeping.
@@ -30,6 +30,7 @@ BLOCKS = range(200, 255)
 MARKER_DIR = "/run/antrean-netns"
 NETNS_ETC = "/etc/netns"  # per-namespace files that `ip netns exec` bind-mounts over /etc
 READY_TIMEOUT_S = 10
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _labs = itertools.count()
 
 
@@ -133,6 +134,12 @@ class Lab:
             if not line and proc.poll() is not None:
                 break
         raise RuntimeError(f"dnsmasq in {ns} did not start: {' | '.join(seen)}")
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def close(self) -> None:
         for proc in self.processes:
@@ -247,64 +254,25 @@ class Branch:
         sh("iptables", "-F", "INPUT", ns=self.gw)
 
 
-AGENT_TOML = """\
-id = "kiosk-1"
-data_dir = "{data_dir}"
-[office]
-id = "lab-office"
-name = "Disdukcapil Lab"
-[[services]]
-code = "A"
-name = "Perekaman e-KTP"
-daily_quota = 150
-button = "GPIO17"
-led = "GPIO27"
-needs_targets = ["siak", "central-tcp"]
-[[services]]
-code = "B"
-name = "Kartu Keluarga"
-daily_quota = 150
-button = "GPIO22"
-led = "GPIO23"
-needs_targets = ["gw"]
-[printer]
-backend = "dummy"
-[log]
-level = "warning"
-format = "json"
-[agent]
-data_dir = "{data_dir}/agent"
-probe_interval_s = {interval_s}
-[mqtt]
-enabled = false
-[[targets]]
-name = "gw"
-kind = "icmp"
-role = "gateway"
-host = "{gateway}"
-[[targets]]
-name = "dns"
-kind = "dns"
-role = "dns"
-host = "{gateway}"
-query_name = "{name}"
-[[targets]]
-name = "central"
-kind = "icmp"
-role = "central"
-host = "{central}"
-[[targets]]
-name = "central-tcp"
-kind = "tcp"
-role = "central"
-host = "{name}"
-port = {port}
-[[targets]]
-name = "siak"
-kind = "http"
-role = "central"
-url = "http://{name}:{port}/health"
-"""
+def agent_config(workdir: str, branch: Branch, port: int, interval_s: float) -> dict:
+    """The branch kiosk's file: MQTT off, one target of each kind, the services needing some of them."""
+    from support.config import LAB_OFFICE, MQTT_OFF, kiosk_config, service  # a server run as a script needs none
+
+    services = [service("A", 150, pins=True, needs_targets=["siak", "central-tcp"]),
+                service("B", 150, pins=True, needs_targets=["gw"])]
+    name = branch.NAME
+    return kiosk_config(workdir, services, office=LAB_OFFICE, printer={"backend": "dummy"},
+                        log={"level": "warning", "format": "json"},
+                        agent={"data_dir": f"{workdir}/agent", "probe_interval_s": interval_s}, mqtt=MQTT_OFF,
+                        targets=[{"name": "gw", "kind": "icmp", "role": "gateway", "host": branch.gateway},
+                                 {"name": "dns", "kind": "dns", "role": "dns", "host": branch.gateway,
+                                  "query_name": name},
+                                 {"name": "central", "kind": "icmp", "role": "central", "host": branch.central_addr},
+                                 {"name": "central-tcp", "kind": "tcp", "role": "central", "host": name, "port": port},
+                                 {"name": "siak", "kind": "http", "role": "central",
+                                  "url": f"http://{name}:{port}/health"}])
+
+
 KINDS = {"gw": "icmp", "dns": "dns", "central": "icmp", "central-tcp": "tcp by name", "siak": "http by name"}
 
 
@@ -322,14 +290,13 @@ class AgentRun:
 
         self._json = json
         _, port = branch.lab.serve(branch.central, "http")
-        self.config = os.path.join(workdir, "kiosk.toml")
-        with open(self.config, "w") as f:
-            f.write(AGENT_TOML.format(data_dir=workdir, interval_s=interval_s, gateway=branch.gateway,
-                                      central=branch.central_addr, name=branch.NAME, port=port))
+        from support.config import write
+
+        self.config = str(write(os.path.join(workdir, "kiosk.toml"), agent_config(workdir, branch, port, interval_s)))
         self.network_json = os.path.join(workdir, "agent", "network.json")
         self.outages_db = os.path.join(workdir, "agent", "outages.sqlite3")
         self.stderr = open(os.path.join(workdir, "agent.log"), "w")  # noqa: SIM115 (closed in stop)
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        repo = REPO
         self.proc = subprocess.Popen(["ip", "netns", "exec", branch.kiosk, sys.executable, "-m", "edge_agent",
                                       "--config", self.config, "run"], cwd=repo, stdout=subprocess.DEVNULL,
                                      stderr=self.stderr, env={**os.environ, "PYTHONPATH": repo})
@@ -379,11 +346,18 @@ class AgentRun:
 
 def wait_link_up(ifname: str, ns: str | None, timeout_s: float = 5.0) -> None:
     """Poll the interface's operational state until it is UP (there is no event to wait on from here)."""
-    deadline = time.monotonic() + timeout_s
-    while "state UP" not in sh("ip", "-o", "link", "show", "dev", ifname, ns=ns):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{ifname} in {ns or 'the root namespace'} is not up after {timeout_s} s")
-        time.sleep(0.02)
+    from support.wait import wait_until
+
+    wait_until(lambda: "state UP" in sh("ip", "-o", "link", "show", "dev", ifname, ns=ns), timeout_s,
+               what=f"{ifname} in {ns or 'the root namespace'} up", every_s=0.02)
+
+
+def without_net_raw(ping_group_range: str, *argv: str) -> str:
+    """``argv``'s stdout, run in a fresh namespace with this ping_group_range and without CAP_NET_RAW."""
+    with Lab() as lab:
+        ns = lab.namespace("noraw")
+        set_sysctl("net.ipv4.ping_group_range", ping_group_range, ns=ns)
+        return sh("setpriv", "--bounding-set=-net_raw", "--inh-caps=-net_raw", *argv, ns=ns)
 
 
 def set_sysctl(key: str, value: str, ns: str) -> None:
@@ -489,39 +463,14 @@ def serve_http(args) -> None:
 
 
 def serve_dns(args) -> None:
-    import socket
-    import struct
+    import threading
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("0.0.0.0", args.port))
-    print("ready", sock.getsockname()[1], flush=True)
-    while True:
-        data, peer = sock.recvfrom(512)
-        if len(data) < 12:
-            continue
-        qid, _flags, qd = struct.unpack("!HHH", data[:6])
-        end = 12
-        while data[end]:
-            end += 1 + data[end]
-        question = data[12:end + 5]
-        name = _wire_name(data[12:end + 1])
-        if args.rcode:
-            rcode, answers = args.rcode, b""
-        elif name == args.name.lower():
-            rcode = 0
-            answers = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton(args.address)
-        else:
-            rcode, answers = 3, b""
-        header = struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, 1 if answers else 0, 0, 0)
-        sock.sendto(header + question + answers, peer)
+    from support.dns import FakeNameserver  # run as a script, tests/ is on sys.path (see the end of this file)
 
-
-def _wire_name(raw: bytes) -> str:
-    labels, i = [], 0
-    while raw[i]:
-        labels.append(raw[i + 1:i + 1 + raw[i]].decode("ascii").lower())
-        i += 1 + raw[i]
-    return ".".join(labels)
+    server = FakeNameserver({args.name.lower(): args.address}, address="0.0.0.0", port=args.port)
+    server.rcode = args.rcode or None
+    print("ready", server.port, flush=True)
+    threading.Event().wait()  # it answers in its own thread until the lab kills it
 
 
 def main(argv=None) -> None:
@@ -543,4 +492,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests/, for support.dns
     main()
