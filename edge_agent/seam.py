@@ -5,14 +5,16 @@
   staff sessions and the failed-login counts; ``read_announcement`` reads the announcement on show,
   read-only and checked. ``SEVERITIES``: the announcement severities the store accepts.
 - ``network.json``: the agent writes it after every probe round (``write_network``); the lobby reads
-  it, checked field by field (``read_network``).
+  it, checked field by field (``read_network``). ``ServiceState`` and ``CauseCode``: what its verdict's
+  ``services[].status`` and ``cause.code`` hold.
 
 Nothing else of ``edge_agent`` is for the lobby (tests/test_import_rules.py checks it).
 """
 
 from edge_agent.config import agent_data_dir
 from edge_agent.network_file import NETWORK_FILE, read_network, write_network
+from edge_agent.states import CauseCode, ServiceState
 from edge_agent.store import SEVERITIES, AgentStore, read_announcement
 
-__all__ = ["NETWORK_FILE", "SEVERITIES", "AgentStore", "agent_data_dir", "read_announcement", "read_network",
-           "write_network"]
+__all__ = ["NETWORK_FILE", "SEVERITIES", "AgentStore", "CauseCode", "ServiceState", "agent_data_dir",
+           "read_announcement", "read_network", "write_network"]

@@ -12,7 +12,7 @@ import enum
 import os
 import sqlite3
 
-from edge_agent.seam import read_announcement, read_network
+from edge_agent.seam import CauseCode, ServiceState, read_announcement, read_network
 from kiosk.seam import KioskError, Liveness, Reading, read_liveness
 from lobby import texts
 
@@ -111,11 +111,11 @@ def _service(service, counts, verdict, targets, announcement, now) -> dict:
            "next_free_day": count["next_free_day"] if count else None,
            "since": None, "until": None}
     blocked = net.get("blocked_by", [])
-    if net.get("status") == "stopped":
+    if net.get("status") == ServiceState.STOPPED:
         since = _earliest(targets, blocked)
         out.update(state=CardState.STOPPED, since=_iso(since, now.tzinfo))
         out.update(texts.service_stopped(_hhmm(since, now)))
-    elif net.get("status") == "maintenance":
+    elif net.get("status") == ServiceState.MAINTENANCE:
         until = _maintenance_until(targets, blocked, announcement)
         out.update(state=CardState.MAINTENANCE, until=_iso(until, now.tzinfo))
         out.update(texts.service_maintenance(_hhmm(until, now)))
@@ -135,7 +135,7 @@ def _outage(kiosk, verdict, targets, now) -> dict | None:
         return None
     cause = verdict.get("cause") or {}
     since = _earliest(targets, cause.get("targets") or verdict.get("down", []))
-    code = cause.get("code", "other")
+    code = cause.get("code", CauseCode.OTHER)
     names = [s.name for s in stopped]
     return {"cause": code, "cause_detail": cause.get("text"), "since": _iso(since, now.tzinfo),
             "since_time": _hhmm(since, now), "services": [s.code for s in stopped],

@@ -3,17 +3,18 @@
 import datetime as dt
 
 from common.indonesian import format_day
+from edge_agent.seam import CauseCode
 
 TICKETS_VALID = {"id": "Nomor antrean yang sudah diambil tetap berlaku.",
                  "en": "Queue numbers already taken remain valid."}
 CAUSES = {  # verdict.cause.code -> what a visitor understands
-    "local_line": ("gangguan jaringan kantor", "a fault in this office's network line"),
-    "uplink": ("gangguan penyedia jaringan", "a fault at the network provider"),
-    "central": ("gangguan jaringan pusat", "a central network outage"),
-    "central_partial": ("gangguan sebagian jaringan pusat", "a partial central network outage"),
-    "dns": ("gangguan jaringan (DNS)", "a network fault (DNS)"),
-    "internet": ("gangguan internet", "an internet outage"),
-    "other": ("gangguan jaringan", "a network fault"),
+    CauseCode.LOCAL_LINE: ("gangguan jaringan kantor", "a fault in this office's network line"),
+    CauseCode.UPLINK: ("gangguan penyedia jaringan", "a fault at the network provider"),
+    CauseCode.CENTRAL: ("gangguan jaringan pusat", "a central network outage"),
+    CauseCode.CENTRAL_PARTIAL: ("gangguan sebagian jaringan pusat", "a partial central network outage"),
+    CauseCode.DNS: ("gangguan jaringan (DNS)", "a network fault (DNS)"),
+    CauseCode.INTERNET: ("gangguan internet", "an internet outage"),
+    CauseCode.OTHER: ("gangguan jaringan", "a network fault"),
 }
 
 
@@ -30,7 +31,7 @@ def _join(names: list[str], word: str) -> str:
 
 
 def outage(names: list[str], since: str | None, cause: str) -> dict:
-    why_id, why_en = CAUSES.get(cause, CAUSES["other"])
+    why_id, why_en = CAUSES.get(cause, CAUSES[CauseCode.OTHER])
     when_id, when_en = (f" sejak {since}", f" since {since}") if since else ("", "")
     return {"text_id": f"Layanan {_join(names, 'dan')} terhenti{when_id} karena {why_id}.",
             "text_en": f"{_join(names, 'and')} stopped{when_en} because of {why_en}.",

@@ -332,3 +332,10 @@ def test_example_config_documents_and_validates_the_lobby_section():
     for key in lobby_config.LOBBY:
         assert f"\n{key} = " in text or f"[[lobby.{key}]]" in text, key
     assert cfg is not None
+
+
+def test_every_cause_the_agent_names_has_words_for_visitors():
+    from edge_agent.seam import CauseCode
+    from lobby import texts
+
+    assert set(texts.CAUSES) == set(CauseCode)
