@@ -52,7 +52,7 @@ from support.dns import FakeNameserver
 from support.proxy import DOWNSTREAM, UPSTREAM, Connection, FaultProxy
 
 from kiosk.app import build_kiosk
-from kiosk.printer import PrinterStatus
+from kiosk.seam import PrinterStatus
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -40,10 +40,10 @@ from kiosk import app as kapp
 from kiosk import config as kconfig
 from kiosk.app import build_kiosk
 from kiosk.layout import DOTS
-from kiosk.printer import PrinterStatus
 from kiosk.printer import escpos_status as dle
 from kiosk.printer.decode import decode, render_png
 from kiosk.printer.serialport import SerialPrinter
+from kiosk.seam import PrinterStatus
 from kiosk.signing import verify_payload
 
 BAUD = 19200

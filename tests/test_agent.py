@@ -25,8 +25,8 @@ from edge_agent import schema
 from edge_agent.agent import Agent
 from edge_agent.boots import BootLog
 from edge_agent.store import read_announcement
-from kiosk.printer import PrinterStatus
 from kiosk.printer.decode import decode
+from kiosk.seam import PrinterStatus
 
 BASE = base()
 FAST_AGENT = {"probe_interval_s": 1, "fail_threshold": 2, "success_threshold": 1}

@@ -27,7 +27,7 @@ from edge_agent.health import collect_health
 from edge_agent.homeassistant import Discovery
 from kiosk.app import build_kiosk
 from kiosk.ledger import Ledger
-from kiosk.printer import PrinterStatus
+from kiosk.seam import PrinterStatus
 
 BASE = base()
 JINJA = jinja2.Environment(undefined=jinja2.StrictUndefined)  # a template that reaches for a missing key fails

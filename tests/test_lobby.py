@@ -324,10 +324,10 @@ def test_hash_password_command(capsys, monkeypatch):
 
 
 def test_example_config_documents_and_validates_the_lobby_section():
-    from kiosk import config as kiosk_config
+    from kiosk.seam import load_config
     from lobby import config as lobby_config
 
-    cfg = lobby_config.from_kiosk_config(kiosk_config.load("hardware/kiosk.example.toml", env={}))
+    cfg = lobby_config.from_kiosk_config(load_config("hardware/kiosk.example.toml", env={}))
     text = open("hardware/kiosk.example.toml").read()
     for key in lobby_config.LOBBY:
         assert f"\n{key} = " in text or f"[[lobby.{key}]]" in text, key

@@ -10,7 +10,7 @@ import pytest
 from escpos_emulator import Emulator, PtyLink, TcpLink
 from support import FakeSystemClock, at
 
-from kiosk.printer import PrinterStatus
+from kiosk.seam import PrinterStatus
 from kiosk.signing import verify_payload
 
 TIMEOUT = 10.0
