@@ -16,6 +16,7 @@ from kiosk.seam import (
     LedgerError,
     Payload,
     PrinterState,
+    UnknownEvent,
     open_reader,
 )
 
@@ -37,9 +38,13 @@ def relay_kind(event: KioskEvent) -> tuple[str, dict] | None:
 
 def _relayed_as(payload: Payload) -> tuple[str, dict] | None:
     """The MQTT kind of a payload and what its body adds; None for what stays local (and for what
-    this agent cannot read: an UnknownEvent)."""
+    this agent cannot read, an UnknownEvent, except a printer state: that one is a fault)."""
     if isinstance(payload, PrinterState):
         return "printer_fault", {"fault": payload.fault}
+    if isinstance(payload, UnknownEvent) and payload.kind == EventKind.PRINTER_STATE \
+            and isinstance(payload.data, dict):
+        # a status this agent cannot read (a newer kiosk's): the printer may not print, so it is news
+        return "printer_fault", {"fault": True}
     if isinstance(payload, DayFull):
         return "quota_exhausted", {"scope": "day"}
     if isinstance(payload, HorizonFull):

@@ -187,3 +187,13 @@ def test_parsing_events_needs_no_ledger():
             "print(sorted(m for m in sys.modules if m.startswith('kiosk')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == str(["kiosk", "kiosk.seam", "kiosk.seam.events", "kiosk.seam.states"])
+
+
+def test_a_printer_state_this_agent_cannot_read_is_relayed_as_a_fault():
+    """A printer status a newer kiosk writes (or a damaged row) is still news: the printer may not print,
+    so it goes out as a printer fault with the ledger's JSON as written, as it did before the types."""
+    moment = at("2026-11-23 08:00")
+    event = KioskEvent(12, moment, parse_payload("printer_state", {"status": "jammed"}))
+    assert isinstance(event.payload, UnknownEvent)
+    assert relay_kind(event) == ("printer_fault", {"status": "jammed", "kiosk_event_id": 12,
+                                                   "kiosk_at": moment.isoformat(), "fault": True})
