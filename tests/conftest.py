@@ -3,10 +3,8 @@
 import pytest
 from support import config
 from support.broker import Broker, Collector, base
-from support.clock import JAKARTA, FakeSystemClock, at  # noqa: F401 (re-exported for tests not yet moved)
-from support.config import BASE_TOML  # noqa: F401 (re-exported for tests not yet moved)
+from support.clock import JAKARTA
 from support.kiosk_inproc import KioskFactory
-from support.system import need  # noqa: F401 (re-exported for tests not yet moved)
 
 from kiosk import config as kconfig
 from kiosk.ledger import Ledger
