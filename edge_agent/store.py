@@ -9,6 +9,7 @@ failed-login count nor revive a session staff logged out of.
 
 import json
 import os
+import re
 import threading
 
 from common import db
@@ -35,6 +36,8 @@ CREATE TABLE IF NOT EXISTS staff_sessions (
     expires_at REAL NOT NULL             -- epoch s
 );
 """
+SCHEMA_NAMES = tuple(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", SCHEMA))
+_COUNT_MADE = f"SELECT count(*) FROM sqlite_master WHERE name IN ({', '.join('?' * len(SCHEMA_NAMES))})"
 SEVERITIES = tuple(Severity)
 
 
@@ -44,7 +47,11 @@ class AgentStore:
         self.path = os.path.join(data_dir, "agent.sqlite3")
         self._lock = threading.Lock()
         self._db = db.connect(self.path, "FULL")  # an announcement acknowledged is an announcement kept
-        self._db.executescript(SCHEMA)
+        # The lobby opens the store for every request: once the tables are there, opening it is a read,
+        # not a schema script competing with the login writes of the other request threads.
+        made = self._db.execute(_COUNT_MADE, SCHEMA_NAMES).fetchone()[0]
+        if made < len(SCHEMA_NAMES):  # new, or made by a version before a table was added
+            self._db.executescript(SCHEMA)
 
     def get(self, key: str, default=None):
         with self._lock:

@@ -327,3 +327,21 @@ def test_store_that_cannot_be_opened_is_a_503_naming_it(make_config, clock, tmp_
     r = client.post("/staff/login", data={"password": PASSWORD, "csrf": csrf_of(client, "/staff/login")})
     assert r.status_code == 503 and str(blocker) in r.get_data(as_text=True)
     assert client.get("/api/status").status_code == 200
+
+
+def test_a_store_made_before_the_login_tables_gains_them_and_keeps_its_announcement(tmp_path):
+    """The store skips its schema script once every table is there (the lobby opens it per request);
+    a store an older agent made (only ``kv``) still gets the tables that came later."""
+    import sqlite3
+
+    from edge_agent.seam import AgentStore
+
+    old = sqlite3.connect(tmp_path / "agent.sqlite3")
+    old.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    old.execute("INSERT INTO kv VALUES ('kiosk_event_cursor', '41')")
+    old.commit()
+    old.close()
+    store = AgentStore(str(tmp_path))
+    names = {row[0] for row in store._db.execute("SELECT name FROM sqlite_master")}
+    assert {"kv", "login_attempts", "login_attempts_account", "staff_sessions"} <= names
+    assert store.get("kiosk_event_cursor") == 41
