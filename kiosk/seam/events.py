@@ -34,12 +34,8 @@ class EventKind(enum.StrEnum):
     REPRINT_REQUESTED = "reprint_requested"
     REQUEST_EXPIRED = "request_expired"  # a request withdrawn (or found stale) before it was done
 
-    @property
-    def by_staff(self) -> bool:
-        """Stamped by a staff tool's clock: never counted in the ledger's latest time."""
-        return self in STAFF_KINDS
 
-
+# Stamped by a staff tool's clock: never counted in the ledger's latest time (Ledger.high_water).
 STAFF_KINDS = frozenset({EventKind.QUOTA_SET, EventKind.TICKET_VOID, EventKind.REPRINT_REQUESTED,
                          EventKind.REQUEST_EXPIRED})
 

@@ -240,13 +240,6 @@ class Broker:
         """SIGKILL: the broker vanishes; anything since its last autosave is lost."""
         self._end(signal.SIGKILL)
 
-    def pause(self) -> None:
-        """SIGSTOP: connections stay open but nothing is answered (a hung broker)."""
-        self.proc.send_signal(signal.SIGSTOP)
-
-    def resume(self) -> None:
-        self.proc.send_signal(signal.SIGCONT)
-
     def save(self) -> None:
         """SIGUSR1: mosquitto writes its database now."""
         self.proc.send_signal(signal.SIGUSR1)
