@@ -348,7 +348,15 @@ class Day:
         return time.monotonic() - t0
 
     def evening(self) -> None:
-        """Agents stop cleanly (their "offline" comes after everything they sent), kiosks at end of input."""
+        """Kiosks stop at end of input, then agents cleanly (their "offline" comes after everything they sent).
+
+        Presses go to a kiosk's stdin without waiting, so the last ones may still be served (and their
+        events written) after the last tick: each kiosk serves every press before it exits, and only
+        then is its agent's relay of the last event awaited."""
+        for s in self.stations:
+            s.kiosk.close_input()
+        for s in self.stations:
+            assert s.kiosk.end() == 0, s.kiosk.log()
         for s in self.stations:  # the agent relays the kiosk's last events between its probe rounds
             wait_until(lambda s=s: (s.relay_cursor() or 0) >= s.last_kiosk_event(), 20,
                        what=f"{s.kiosk_id}'s agent relaying the kiosk's last events", every_s=0.02)
@@ -361,8 +369,6 @@ class Day:
             assert s.agent.end() == 0, s.agent.log()
             s.watch.look()
             s.left = set(s.watch.present)
-            s.kiosk.close_input()
-            assert s.kiosk.end() == 0, s.kiosk.log()
 
 
 def drained(station):
