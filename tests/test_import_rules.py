@@ -19,6 +19,7 @@ PACKAGES = {
     "kiosk": "kiosk",
     "edge_agent": "edge_agent",
     "lobby": "lobby",
+    "headquarters": "headquarters",
     "escpos_emulator": "hardware/escpos_emulator",
     "button_panel": "hardware/button_panel",
 }
@@ -27,12 +28,17 @@ DOORS = {
     "kiosk": ("kiosk.seam",),
     "edge_agent": ("edge_agent.schema", "edge_agent.seam"),
     "lobby": (),
+    "headquarters": (),
 }
 # importer package -> packages it must not import at all
 NEVER = {
-    "common": ("kiosk", "edge_agent", "lobby", "escpos_emulator", "button_panel"),
-    "button_panel": ("kiosk", "edge_agent", "lobby"),  # firmware: it runs on the Pico alone
+    "common": ("kiosk", "edge_agent", "lobby", "headquarters", "escpos_emulator", "button_panel"),
+    "button_panel": ("kiosk", "edge_agent", "lobby", "headquarters"),  # firmware: it runs on the Pico alone
+    # Headquarters reads only what the agents send (edge_agent.schema); it runs far from any kiosk.
+    "headquarters": ("kiosk", "lobby", "escpos_emulator", "button_panel"),
 }
+# narrower doors for one importer: headquarters reads the agents' messages and nothing else of the agent
+ONLY = {("headquarters", "edge_agent"): ("edge_agent.schema",)}
 # the composition root: `edge-agent run` serves the lobby in its own process
 MAY_IMPORT_LOBBY = {"edge_agent/cli.py"}
 # The printer emulator stands in for the printer on the bench: it decodes with the kiosk's own ESC/POS
@@ -72,7 +78,7 @@ def broken_rule(importer: str, path: str, module: str) -> str | None:
         return f"{importer} imports nothing from {target}"
     if target == "lobby" and path not in MAY_IMPORT_LOBBY:
         return "only edge_agent/cli.py starts the lobby"
-    doors = DOORS.get(target)
+    doors = ONLY.get((importer, target)) or DOORS.get(target)
     if doors is not None:
         doors = doors + SIDE_DOORS.get(importer, ())
     if doors is not None and target != "lobby" and not any(_opens(module, d) for d in doors):
@@ -104,6 +110,10 @@ def test_every_package_keeps_to_the_seams():
     ("lobby", "from edge_agent.store import AgentStore", "edge_agent.store"),
     ("common", "from kiosk.seam import EventKind", "kiosk.seam"),
     ("kiosk", "from lobby import create_app", "lobby.create_app"),
+    ("headquarters", "from kiosk.seam import EventKind", "kiosk.seam"),
+    ("headquarters", "from edge_agent.outbox import Outbox", "edge_agent.outbox"),
+    ("edge_agent", "from headquarters.store import open_store", "headquarters.store"),
+    ("headquarters", "from edge_agent.seam import AgentStore", "edge_agent.seam"),
 ])
 def test_a_planted_internal_import_is_named(tmp_path, importer, source, expected):
     for folder in PACKAGES.values():
@@ -119,6 +129,7 @@ def test_a_planted_internal_import_is_named(tmp_path, importer, source, expected
     ("lobby", "from edge_agent.seam import AgentStore"),
     ("kiosk", "from .ledger import Ledger"),
     ("kiosk", "from common.db import connect"),
+    ("headquarters", "from edge_agent.schema import parse"),
 ])
 def test_imports_through_a_door_pass(tmp_path, importer, source):
     for folder in PACKAGES.values():

@@ -1,0 +1,1 @@
+"""The headquarters dashboard (Flask, server-rendered, no external assets)."""
